@@ -1,0 +1,22 @@
+"""Regularized (aging) evolution for Optuna (Real et al. 2019, AmoebaNet)."""
+
+from __future__ import annotations
+
+from optuna_amoeba import nasnet
+from optuna_amoeba._sampler import AgingEvolutionSampler
+from optuna_amoeba._sampler import MUTATION_KEY
+from optuna_amoeba._sampler import MUTATION_STEPS_KEY
+from optuna_amoeba._sampler import PARENT_KEY
+from optuna_amoeba._storage import mask_password
+
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MUTATION_KEY",
+    "MUTATION_STEPS_KEY",
+    "PARENT_KEY",
+    "AgingEvolutionSampler",
+    "mask_password",
+    "nasnet",
+]

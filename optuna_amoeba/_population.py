@@ -1,0 +1,164 @@
+"""The population, derived incrementally from the study's trials.
+
+Every ask re-reads the study's trial list (the storage read, which Optuna's storages cache)
+but examines only trials that are new or were unfinished at the previous ask, so the cost of
+an ask does not grow with the history. Nothing here is authoritative: a new tracker rebuilds
+the same population from storage, which is what lets several processes and a resumed run
+share one evolution.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections import Counter
+from collections.abc import Hashable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import datetime
+import math
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A population member: a finished trial and the values it competes with."""
+
+    number: int
+    values: tuple[float, ...]
+    params: dict[str, Any]
+    distributions: dict[str, BaseDistribution]
+    completed_at: datetime.datetime
+
+
+def params_key(params: dict[str, Any]) -> Hashable:
+    """A hashable identity of a parameter assignment, for duplicate detection."""
+    return tuple(sorted(params.items()))
+
+
+def competing_values(trial: FrozenTrial, include_pruned: bool) -> tuple[float, ...] | None:
+    """The values ``trial`` competes with, or ``None`` if it does not enter the population."""
+    if trial.state == TrialState.COMPLETE:
+        assert trial.values is not None
+        return tuple(trial.values)
+    if include_pruned and trial.state == TrialState.PRUNED and trial.intermediate_values:
+        last_step = max(trial.intermediate_values)
+        value = trial.intermediate_values[last_step]
+        if not math.isnan(value):
+            return (value,)
+    return None
+
+
+@dataclass
+class PopulationTracker:
+    """Keeps the population of one study up to date.
+
+    ``aging=True``: the ``population_size`` most recently finished eligible trials (by
+    completion time, then number). ``aging=False``: the ``population_size`` best ones; removing
+    the worst after each addition, as the paper's non-aging control does, leaves exactly the
+    best ``population_size`` of all eligible trials seen (ties: the older one leaves).
+    """
+
+    population_size: int
+    aging: bool
+    include_pruned: bool
+    directions: Sequence[StudyDirection]
+    scanned: int = 0
+    num_eligible: int = 0
+    unfinished: set[int] = field(default_factory=set)
+    evaluated: set[Hashable] = field(default_factory=set)
+    first_trial_id: int | None = None
+    _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
+    _space_counts: Counter[tuple[str, BaseDistribution]] = field(default_factory=Counter)
+
+    def update(self, trials: Sequence[FrozenTrial]) -> None:
+        """Take in trials that finished since the last update."""
+        if trials and self.first_trial_id not in (None, trials[0]._trial_id):
+            self._reset()
+        if len(trials) < self.scanned:
+            self._reset()
+        if trials and self.first_trial_id is None:
+            self.first_trial_id = trials[0]._trial_id
+        for index in sorted(self.unfinished):
+            if trials[index].state in _FINISHED:
+                self.unfinished.discard(index)
+                self._add(trials[index])
+        for index in range(self.scanned, len(trials)):
+            if trials[index].state in _FINISHED:
+                self._add(trials[index])
+            else:
+                self.unfinished.add(index)
+        self.scanned = len(trials)
+
+    @property
+    def members(self) -> list[Member]:
+        """The population, oldest (aging) or worst (non-aging) first."""
+        return [member for _, member in self._ranked]
+
+    def intersection_search_space(self) -> dict[str, BaseDistribution]:
+        """Parameters every member has, with the same distribution."""
+        size = len(self._ranked)
+        if size == 0:
+            return {}
+        return {name: dist for (name, dist), count in self._space_counts.items() if count == size}
+
+    def running_keys(self, trials: Sequence[FrozenTrial], exclude_number: int) -> set[Hashable]:
+        """Parameter keys of trials still running (other than ``exclude_number``)."""
+        return {
+            params_key(trials[index].params)
+            for index in self.unfinished
+            if index != exclude_number
+            and trials[index].state == TrialState.RUNNING
+            and trials[index].params
+        }
+
+    def _reset(self) -> None:
+        self.scanned = 0
+        self.num_eligible = 0
+        self.unfinished.clear()
+        self.evaluated.clear()
+        self.first_trial_id = None
+        self._ranked.clear()
+        self._space_counts.clear()
+
+    def _add(self, trial: FrozenTrial) -> None:
+        if trial.params:
+            self.evaluated.add(params_key(trial.params))
+        values = competing_values(trial, self.include_pruned)
+        if values is None or trial.datetime_complete is None:
+            return
+        self.num_eligible += 1
+        member = Member(
+            number=trial.number,
+            values=values,
+            params=trial.params,
+            distributions=trial.distributions,
+            completed_at=trial.datetime_complete,
+        )
+        key = self._rank_key(member)
+        if len(self._ranked) == self.population_size and key <= self._ranked[0][0]:
+            return
+        insort(self._ranked, (key, member), key=lambda entry: entry[0])
+        self._space_counts.update(member.distributions.items())
+        if len(self._ranked) > self.population_size:
+            _, removed = self._ranked.pop(0)
+            self._space_counts.subtract(removed.distributions.items())
+            for item in removed.distributions.items():
+                if self._space_counts[item] <= 0:
+                    del self._space_counts[item]
+
+    def _rank_key(self, member: Member) -> tuple[Any, ...]:
+        age_key = (member.completed_at, member.number)
+        if self.aging:
+            return age_key
+        value = member.values[0]
+        fitness = value if self.directions[0] == StudyDirection.MAXIMIZE else -value
+        return (fitness, *age_key)

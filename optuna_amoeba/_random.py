@@ -1,0 +1,79 @@
+"""Uniform draws from Optuna distributions with an explicit ``RandomState``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+
+
+def sample_value(distribution: BaseDistribution, rng: np.random.RandomState) -> Any:
+    """A value drawn uniformly (log-uniformly where ``log=True``), in external form."""
+    if isinstance(distribution, CategoricalDistribution):
+        return distribution.choices[rng.randint(len(distribution.choices))]
+    if isinstance(distribution, FloatDistribution):
+        return _sample_float(distribution, rng)
+    if isinstance(distribution, IntDistribution):
+        return _sample_int(distribution, rng)
+    raise ValueError(
+        f"distribution must be a Categorical, Float or Int distribution, got {distribution!r}"
+    )
+
+
+def _sample_float(distribution: FloatDistribution, rng: np.random.RandomState) -> float:
+    low, high = distribution.low, distribution.high
+    if low == high:
+        return float(low)
+    if distribution.log:
+        value = math.exp(rng.uniform(math.log(low), math.log(high)))
+    elif distribution.step is not None:
+        num_steps = round((high - low) / distribution.step)
+        value = low + distribution.step * rng.randint(num_steps + 1)
+    else:
+        value = rng.uniform(low, high)
+    return float(min(max(value, low), high))
+
+
+def _sample_int(distribution: IntDistribution, rng: np.random.RandomState) -> int:
+    low, high = distribution.low, distribution.high
+    if distribution.log:
+        value = round(math.exp(rng.uniform(math.log(low - 0.5), math.log(high + 0.5))))
+        return min(max(value, low), high)
+    num_steps = (high - low) // distribution.step
+    return int(low + distribution.step * rng.randint(num_steps + 1))
+
+
+def sample_different_value(
+    distribution: BaseDistribution, current: Any, rng: np.random.RandomState
+) -> Any:
+    """A value other than ``current`` (uniform over the others for finite distributions).
+
+    The distribution must hold more than one value.
+    """
+    if isinstance(distribution, CategoricalDistribution):
+        others = [choice for choice in distribution.choices if choice != current]
+        return others[rng.randint(len(others))]
+    if isinstance(distribution, IntDistribution) and not distribution.log:
+        grid = range(distribution.low, distribution.high + 1, distribution.step)
+        others_int = [value for value in grid if value != current]
+        return int(others_int[rng.randint(len(others_int))])
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        num_steps = round((distribution.high - distribution.low) / distribution.step)
+        current_step = round((current - distribution.low) / distribution.step)
+        step = rng.randint(num_steps)
+        step += step >= current_step
+        value = distribution.low + distribution.step * step
+        return float(min(value, distribution.high))
+    # Continuous or log-scaled: a fresh draw differs almost surely; a log-int range is finite,
+    # so fall back to the nearest other grid value after a few equal draws.
+    for _ in range(16):
+        value = sample_value(distribution, rng)
+        if value != current:
+            return value
+    assert isinstance(distribution, IntDistribution)
+    return int(current + 1 if current < distribution.high else current - 1)

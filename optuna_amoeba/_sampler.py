@@ -1,0 +1,320 @@
+"""Regularized (aging) evolution as an Optuna sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import threading
+from typing import Any
+from typing import TYPE_CHECKING
+import weakref
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_amoeba._mutation import mutate
+from optuna_amoeba._mutation import MutationPlan
+from optuna_amoeba._population import params_key
+from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._random import sample_value
+from optuna_amoeba._selection import tournament
+
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+    from optuna.study import Study
+
+
+_logger = optuna.logging.get_logger("optuna.amoeba")
+
+PARENT_KEY = "amoeba:parent"
+MUTATION_KEY = "amoeba:mutation"
+MUTATION_STEPS_KEY = "amoeba:mutation_steps"
+RANDOM = "random"
+ENQUEUED = "enqueued"
+
+
+def _check_int(name: str, value: int, low: int, high: int | None = None) -> None:
+    allowed = f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+
+
+def _check_probability(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+
+class AgingEvolutionSampler(BaseSampler):
+    """Regularized (aging) evolution, Real et al. 2019, Algorithm 1.
+
+    The population is the ``population_size`` (P) most recently completed trials, read from
+    the study's storage at every ask, so threads, processes and machines sharing a storage
+    evolve one population and a crashed run resumes where it stopped. Until P trials have
+    completed, trials are sampled at random (enqueued trials run as given). Then each new
+    trial is a mutation of a tournament winner: ``sample_size`` (S) distinct members are drawn
+    uniformly and the best one is the parent. Members leave the population by age: the oldest
+    completed trial drops out when a new one completes. ``aging=False`` drops the worst member
+    instead (the paper's non-aging control).
+
+    Sampling without replacement makes S/P exactly the selection pressure (S = P always
+    picks the population's best). The paper's pseudo-code draws with replacement; for S much
+    smaller than P the two agree closely.
+
+    Mutation: when the search space holds :mod:`optuna_amoeba.nasnet`'s encoding, the paper's
+    NASNet mutation (pick the normal or the reduction cell, then a hidden-state mutation with
+    probability ``hidden_state_probability``, otherwise an op mutation); every other
+    parameter is one more unit that a mutation may pick, changing to another value of its
+    distribution (another choice; a fresh uniform or log-uniform draw for numbers). With
+    probability ``identity_probability`` the child repeats its parent. Parameters outside the
+    population's common search space (define-by-run branches) are sampled at random.
+
+    Each trial the sampler proposes records in its system attrs ``amoeba:parent`` (the parent
+    trial's number or ``None``) and ``amoeba:mutation`` (``random``, ``enqueued``,
+    ``identity``, ``hidden_state``, ``op`` or ``param``).
+
+    Args:
+        population_size: P, the number of most recently completed trials that form the
+            population (``>= 1``). The default 20 comes from the NATS-Bench comparisons in
+            ``benchmarks/results/``: for budgets of a few hundred evaluations a small
+            population starts evolving early enough; the paper's P=100 suits budgets in
+            the tens of thousands.
+        sample_size: S, the tournament size, in ``[1, population_size]``. The default 5 is
+            the best of the settings measured with P=20 (see ``benchmarks/results/``); the
+            paper used S=25 with P=100.
+        aging: Remove the oldest member (``True``, regularized evolution) or the worst one.
+        identity_probability: Probability that a child repeats its parent (paper: 0.05).
+            With ``dedup`` on, a repeat is a duplicate and gets mutated again, so identity
+            children only occur with ``dedup=False``.
+        hidden_state_probability: For NASNet genotypes, the probability of a hidden-state
+            mutation rather than an op mutation (paper: 0.5).
+        dedup: Re-mutate a child whose parameters equal a finished or running trial's: in
+            NAS, a repeated architecture is wasted training.
+        max_dedup_retries: How many further mutations ``dedup`` tries before accepting a
+            duplicate. The first half restart from the parent (one mutation away); the rest
+            walk on from the last candidate, when every neighbour of the parent was seen.
+        include_pruned: Let pruned trials enter the population with their last reported
+            intermediate value (single-objective studies). Off by default: a pruned trial's
+            value is measured on a smaller budget than a completed one's, so it would
+            compete unfairly; turn it on when pruning is rare and each pruned value is a
+            fair, if early, estimate.
+        seed: Seed of the sampler's random number generator.
+
+    Multi-objective studies are supported with ``aging=True``: the tournament winner has the
+    lowest non-domination rank within the population, ties broken by the largest crowding
+    distance. ``aging=False`` is defined for single-objective studies only and is refused at
+    the first ask of a multi-objective study.
+    """
+
+    def __init__(
+        self,
+        *,
+        population_size: int = 20,
+        sample_size: int = 5,
+        aging: bool = True,
+        identity_probability: float = 0.05,
+        hidden_state_probability: float = 0.5,
+        dedup: bool = True,
+        max_dedup_retries: int = 20,
+        include_pruned: bool = False,
+        seed: int | None = None,
+    ) -> None:
+        _check_int("population_size", population_size, 1)
+        _check_int("sample_size", sample_size, 1, population_size)
+        _check_probability("identity_probability", identity_probability)
+        _check_probability("hidden_state_probability", hidden_state_probability)
+        _check_int("max_dedup_retries", max_dedup_retries, 0)
+        for name, flag in (("aging", aging), ("dedup", dedup), ("include_pruned", include_pruned)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
+        if seed is not None:
+            _check_int("seed", seed, 0, 2**32 - 1)
+
+        self._population_size = int(population_size)
+        self._sample_size = int(sample_size)
+        self._aging = aging
+        self._identity_probability = float(identity_probability)
+        self._hidden_state_probability = float(hidden_state_probability)
+        self._dedup = dedup
+        self._max_dedup_retries = int(max_dedup_retries)
+        self._include_pruned = include_pruned
+        self._rng = np.random.RandomState(seed)
+        self._lock = threading.RLock()
+        self._trackers: weakref.WeakKeyDictionary[BaseStorage, dict[int, PopulationTracker]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._plans: dict[frozenset[tuple[str, BaseDistribution]], MutationPlan] = {}
+
+    @property
+    def population_size(self) -> int:
+        return self._population_size
+
+    @property
+    def sample_size(self) -> int:
+        return self._sample_size
+
+    @property
+    def aging(self) -> bool:
+        return self._aging
+
+    def reseed_rng(self) -> None:
+        with self._lock:
+            self._rng.seed()
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if trial.system_attrs.get("fixed_params"):
+            # Enqueued trials may never reach sample_relative: record their lineage here.
+            with self._lock:
+                self._record_enqueued(study, trial, study._get_trials(deepcopy=False))
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        with self._lock:
+            tracker, _ = self._refresh(study)
+            return tracker.intersection_search_space()
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        with self._lock:
+            tracker, trials = self._refresh(study)
+            if trial.system_attrs.get("fixed_params"):
+                return {}
+            if tracker.num_eligible < self._population_size or not tracker.members:
+                self._record(study, trial, parent=None, mutation=RANDOM, steps=0)
+                return {name: sample_value(d, self._rng) for name, d in search_space.items()}
+
+            parent = tournament(tracker.members, self._sample_size, study.directions, self._rng)
+            base = {}
+            for name, distribution in search_space.items():
+                if name in parent.params and parent.distributions.get(name) == distribution:
+                    base[name] = parent.params[name]
+                else:
+                    base[name] = sample_value(distribution, self._rng)
+            child, mutation, steps = self._mutate_without_repeats(
+                base, search_space, tracker, trials, trial.number
+            )
+            self._record(study, trial, parent=parent.number, mutation=mutation, steps=steps)
+            return child
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        with self._lock:
+            return sample_value(param_distribution, self._rng)
+
+    def _refresh(self, study: Study) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
+        if not self._aging and len(study.directions) > 1:
+            raise ValueError(
+                "aging=False (remove the worst member) is defined for single-objective studies "
+                f"only; this study has {len(study.directions)} objectives. Use aging=True."
+            )
+        if self._include_pruned and len(study.directions) > 1:
+            raise ValueError(
+                "include_pruned=True needs a single-objective study (pruned trials report one "
+                f"value); this study has {len(study.directions)} objectives."
+            )
+        per_storage = self._trackers.setdefault(study._storage, {})
+        tracker = per_storage.get(study._study_id)
+        if tracker is None:
+            tracker = PopulationTracker(
+                population_size=self._population_size,
+                aging=self._aging,
+                include_pruned=self._include_pruned,
+                directions=tuple(study.directions),
+            )
+            per_storage[study._study_id] = tracker
+        trials = study._get_trials(deepcopy=False, use_cache=True)
+        tracker.update(trials)
+        return tracker, trials
+
+    def _plan(self, search_space: dict[str, BaseDistribution]) -> MutationPlan:
+        key = frozenset(search_space.items())
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = MutationPlan.for_space(search_space)
+            self._plans[key] = plan
+        return plan
+
+    def _mutate_without_repeats(
+        self,
+        parent: dict[str, Any],
+        search_space: dict[str, BaseDistribution],
+        tracker: PopulationTracker,
+        trials: Sequence[FrozenTrial],
+        trial_number: int,
+    ) -> tuple[dict[str, Any], str, int]:
+        plan = self._plan(search_space)
+        identity_probability = 0.0 if self._dedup else self._identity_probability
+        child, mutation = mutate(
+            parent,
+            search_space,
+            plan,
+            self._rng,
+            identity_probability=identity_probability,
+            hidden_state_probability=self._hidden_state_probability,
+        )
+        if not self._dedup or plan.num_units == 0:
+            return child, mutation, 1
+        seen = tracker.evaluated | tracker.running_keys(trials, trial_number)
+        steps = 1
+        for retry in range(self._max_dedup_retries):
+            if params_key(child) not in seen:
+                break
+            restart = retry < self._max_dedup_retries // 2
+            base = parent if restart else child
+            steps = 1 if restart else steps + 1
+            child, mutation = mutate(
+                base,
+                search_space,
+                plan,
+                self._rng,
+                identity_probability=0.0,
+                hidden_state_probability=self._hidden_state_probability,
+            )
+        else:
+            if params_key(child) in seen:
+                _logger.debug(
+                    f"No unseen child found in {self._max_dedup_retries} retries; "
+                    "proposing a repeat."
+                )
+        return child, mutation, steps
+
+    def _record_enqueued(
+        self, study: Study, trial: FrozenTrial, trials: Sequence[FrozenTrial]
+    ) -> None:
+        # A trial re-run by RetryFailedTrialCallback keeps the lineage of the one it retries.
+        failed_number = trial.system_attrs.get("failed_trial")
+        if isinstance(failed_number, int) and 0 <= failed_number < len(trials):
+            original = trials[failed_number].system_attrs
+            if MUTATION_KEY in original:
+                self._record(
+                    study,
+                    trial,
+                    parent=original.get(PARENT_KEY),
+                    mutation=original[MUTATION_KEY],
+                    steps=original.get(MUTATION_STEPS_KEY, 0),
+                )
+                return
+        self._record(study, trial, parent=None, mutation=ENQUEUED, steps=0)
+
+    @staticmethod
+    def _record(
+        study: Study, trial: FrozenTrial, *, parent: int | None, mutation: str, steps: int
+    ) -> None:
+        if trial.state != TrialState.RUNNING:
+            return
+        storage = study._storage
+        storage.set_trial_system_attr(trial._trial_id, PARENT_KEY, parent)
+        storage.set_trial_system_attr(trial._trial_id, MUTATION_KEY, mutation)
+        storage.set_trial_system_attr(trial._trial_id, MUTATION_STEPS_KEY, steps)
