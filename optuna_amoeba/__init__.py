@@ -8,6 +8,7 @@ from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import MUTATION_STEPS_KEY
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba._storage import mask_password
+from optuna_amoeba._storage import open_storage
 
 
 __version__ = "0.1.0"
@@ -19,4 +20,5 @@ __all__ = [
     "AgingEvolutionSampler",
     "mask_password",
     "nasnet",
+    "open_storage",
 ]

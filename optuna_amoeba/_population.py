@@ -20,6 +20,9 @@ import math
 from typing import Any
 
 from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -37,6 +40,27 @@ class Member:
     params: dict[str, Any]
     distributions: dict[str, BaseDistribution]
     completed_at: datetime.datetime
+
+
+def distribution_key(distribution: BaseDistribution) -> Hashable:
+    """A cheap hashable identity of a distribution.
+
+    Optuna's ``CategoricalDistribution.__eq__`` compares choices one by one in Python; this
+    key compares them as a tuple (with their types, so ``1`` and ``True`` stay apart), which
+    keeps the population's bookkeeping far below the cost of a trial.
+    """
+    if isinstance(distribution, CategoricalDistribution):
+        choices = distribution.choices
+        return ("categorical", choices, tuple(type(choice) for choice in choices))
+    if isinstance(distribution, (FloatDistribution, IntDistribution)):
+        return (
+            type(distribution).__name__,
+            distribution.low,
+            distribution.high,
+            distribution.log,
+            distribution.step,
+        )
+    return (type(distribution).__name__, repr(distribution))
 
 
 def params_key(params: dict[str, Any]) -> Hashable:
@@ -77,7 +101,8 @@ class PopulationTracker:
     evaluated: set[Hashable] = field(default_factory=set)
     first_trial_id: int | None = None
     _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
-    _space_counts: Counter[tuple[str, BaseDistribution]] = field(default_factory=Counter)
+    _space_counts: Counter[tuple[str, Hashable]] = field(default_factory=Counter)
+    _distributions: dict[tuple[str, Hashable], BaseDistribution] = field(default_factory=dict)
 
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         """Take in trials that finished since the last update."""
@@ -108,7 +133,11 @@ class PopulationTracker:
         size = len(self._ranked)
         if size == 0:
             return {}
-        return {name: dist for (name, dist), count in self._space_counts.items() if count == size}
+        return {
+            item[0]: self._distributions[item]
+            for item, count in self._space_counts.items()
+            if count == size
+        }
 
     def running_keys(self, trials: Sequence[FrozenTrial], exclude_number: int) -> set[Hashable]:
         """Parameter keys of trials still running (other than ``exclude_number``)."""
@@ -128,6 +157,7 @@ class PopulationTracker:
         self.first_trial_id = None
         self._ranked.clear()
         self._space_counts.clear()
+        self._distributions.clear()
 
     def _add(self, trial: FrozenTrial) -> None:
         if trial.params:
@@ -147,13 +177,18 @@ class PopulationTracker:
         if len(self._ranked) == self.population_size and key <= self._ranked[0][0]:
             return
         insort(self._ranked, (key, member), key=lambda entry: entry[0])
-        self._space_counts.update(member.distributions.items())
+        for name, distribution in member.distributions.items():
+            item = (name, distribution_key(distribution))
+            self._space_counts[item] += 1
+            self._distributions.setdefault(item, distribution)
         if len(self._ranked) > self.population_size:
             _, removed = self._ranked.pop(0)
-            self._space_counts.subtract(removed.distributions.items())
-            for item in removed.distributions.items():
-                if self._space_counts[item] <= 0:
+            for name, distribution in removed.distributions.items():
+                item = (name, distribution_key(distribution))
+                self._space_counts[item] -= 1
+                if self._space_counts[item] == 0:
                     del self._space_counts[item]
+                    del self._distributions[item]
 
     def _rank_key(self, member: Member) -> tuple[Any, ...]:
         age_key = (member.completed_at, member.number)

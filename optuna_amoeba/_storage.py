@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+import os
 import re
+from typing import Any
+from urllib.parse import parse_qsl
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.storages import RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalRedisBackend
+from optuna.storages.journal import JournalStorage
+from optuna.trial import FrozenTrial
+import sqlalchemy.engine
+import sqlalchemy.exc
 
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^\s/]*@")
+# The password runs to the last "@" before the host: unencoded "@" and "/" in a password are
+# accepted by SQLAlchemy's URL parser, so they must not end the masking early.
+_CREDENTIALS = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^\s@]*(?:@[^\s@/]*)*@"
+)
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?:password|passwd|pwd)=)[^&\s]*", re.IGNORECASE)
+
+JOURNAL_SCHEME = "journal"
+REDIS_SCHEMES = ("redis", "rediss")
+REDIS_PREFIX_PARAMETER = "prefix"
+
+_ALLOWED_URLS = (
+    "a SQLAlchemy URL (postgresql://..., mysql+pymysql://..., sqlite:///path.db), "
+    "journal:///absolute/path.log or journal://relative/path.log, "
+    "or redis://host:port/db[?prefix=name]"
+)
+
+_StaleTrialCallback = Callable[[optuna.study.Study, FrozenTrial], None]
 
 
 def mask_password(text: str) -> str:
@@ -16,3 +49,158 @@ def mask_password(text: str) -> str:
     """
     masked = _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
     return _QUERY_PASSWORD.sub(r"\g<key>***", masked)
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int = 1,
+) -> BaseStorage:
+    """Open the Optuna storage that ``url`` names, ready for many workers to share.
+
+    * Any SQLAlchemy URL (``postgresql://``, ``mysql+pymysql://``, ``sqlite:///``...): an
+      :class:`~optuna.storages.RDBStorage`. With ``heartbeat_interval``, every running trial
+      records a heartbeat; a trial whose worker died (kill -9, out of memory, lost node) is
+      marked ``FAIL`` once ``grace_period`` seconds pass without one, and Optuna's
+      stale-trial retry callback re-enqueues its parameters (at most ``max_retry`` times per
+      original trial) for the next free worker.
+    * ``journal:///absolute/path.log`` or ``journal://relative/path.log``: a
+      :class:`~optuna.storages.JournalStorage` on a file, for processes on one machine.
+    * ``redis://host:port/db`` (or ``rediss://``): a ``JournalStorage`` on Redis. An optional
+      ``?prefix=name`` query parameter namespaces the keys, so several projects can share one
+      Redis database.
+
+    Journal storages have no heartbeat in Optuna, so ``heartbeat_interval`` is refused there.
+
+    Raises:
+        ValueError: for an argument out of range, a URL of no supported form, a missing
+            database driver or a server that cannot be reached. The message never shows the
+            URL's password.
+    """
+    _check_optional_positive("heartbeat_interval", heartbeat_interval)
+    _check_optional_positive("grace_period", grace_period)
+    if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
+        raise ValueError(f"max_retry must be an int >= 0, got {max_retry!r}")
+    if heartbeat_interval is None and grace_period is not None:
+        raise ValueError(
+            f"grace_period needs heartbeat_interval to be set, got grace_period={grace_period} "
+            "and heartbeat_interval=None"
+        )
+    if (
+        heartbeat_interval is not None
+        and grace_period is not None
+        and grace_period <= heartbeat_interval
+    ):
+        raise ValueError(
+            f"grace_period must be an int > heartbeat_interval ({heartbeat_interval}), "
+            f"got {grace_period}: a live trial records its heartbeat only every "
+            "heartbeat_interval seconds"
+        )
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"storage URL must be {_ALLOWED_URLS}, got {mask_password(repr(url))}")
+
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in (JOURNAL_SCHEME, *REDIS_SCHEMES) and heartbeat_interval is not None:
+        raise ValueError(
+            f"heartbeat_interval is supported for SQLAlchemy (RDB) storages only; Optuna "
+            f"{optuna.__version__}'s JournalStorage has no heartbeat, got "
+            f"heartbeat_interval={heartbeat_interval} for {mask_password(url)}"
+        )
+    try:
+        if scheme == JOURNAL_SCHEME:
+            return _open_journal_file(url)
+        if scheme in REDIS_SCHEMES:
+            return _open_journal_redis(url)
+        return _open_rdb(url, heartbeat_interval, grace_period, max_retry)
+    except Exception as error:
+        # Drivers' exceptions may quote the URL: re-raise masked, without the original chained.
+        kind = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
+        raise ValueError(
+            f"cannot open storage {mask_password(url)}: {kind}{mask_password(str(error))}"
+        ) from None
+
+
+def _check_optional_positive(name: str, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
+
+
+def _open_journal_file(url: str) -> BaseStorage:
+    path = url.split("://", 1)[1]
+    if not path or path.endswith("/"):
+        raise ValueError(
+            f"a journal storage URL needs a file path, e.g. journal:///abs/study.log or "
+            f"journal://relative/study.log, got {url!r}"
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"the directory of journal file {path!r} does not exist: {directory}")
+    return JournalStorage(JournalFileBackend(path))
+
+
+def _open_journal_redis(url: str) -> BaseStorage:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for key, value in query if key == REDIS_PREFIX_PARAMETER]
+    if len(prefixes) > 1:
+        raise ValueError(f"give the Redis key prefix at most once, got {mask_password(url)}")
+    rest = urlencode([(key, value) for key, value in query if key != REDIS_PREFIX_PARAMETER])
+    redis_url = urlunsplit(parts._replace(query=rest))
+    backend = JournalRedisBackend(redis_url, prefix=prefixes[0] if prefixes else "")
+    # JournalStorage reads the log at once, so an unreachable server fails here, not later.
+    return JournalStorage(backend)
+
+
+def _open_rdb(
+    url: str, heartbeat_interval: int | None, grace_period: int | None, max_retry: int
+) -> BaseStorage:
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ValueError(
+            f"storage URL must be {_ALLOWED_URLS}, got {mask_password(url)!r}"
+        ) from None
+    try:
+        sqlalchemy.engine.create_engine(parsed).dispose()
+    except ImportError as error:
+        raise ValueError(
+            f"the database driver for {parsed.drivername} is not installed "
+            f"({type(error).__name__}: {error}); install it, or name an installed driver in "
+            "the URL, e.g. postgresql+psycopg2:// or mysql+pymysql://"
+        ) from None
+    if heartbeat_interval is None:
+        return RDBStorage(url)
+    if grace_period is None:
+        grace_period = 2 * heartbeat_interval
+    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
+        return RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=_stale_trial_retry(max_retry),
+        )
+    return RDBStorage(  # Optuna < 4.9: the same callback under its earlier name.
+        url,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        failed_trial_callback=_stale_trial_retry(max_retry),
+    )
+
+
+def _stale_trial_retry(max_retry: int) -> _StaleTrialCallback:
+    """The installed Optuna's stale-trial retry callback.
+
+    Optuna 4.9 renamed ``RetryFailedTrialCallback`` (and ``RDBStorage``'s
+    ``failed_trial_callback``) to ``RetryHeartbeatStaleTrialCallback`` (and
+    ``heartbeat_stale_trial_callback``), deprecating the old names.
+    """
+    storages: Any = optuna.storages
+    retry_class = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
+    if retry_class is None:
+        retry_class = storages.RetryFailedTrialCallback
+    callback: _StaleTrialCallback = retry_class(max_retry=max_retry)
+    return callback

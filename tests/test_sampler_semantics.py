@@ -1,0 +1,360 @@
+"""What the sampler promises: population, tournament, mutation, dedup, lineage, seeds."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import pytest
+
+from optuna_amoeba import AgingEvolutionSampler
+from optuna_amoeba import MUTATION_KEY
+from optuna_amoeba import nasnet
+from optuna_amoeba import PARENT_KEY
+from optuna_amoeba._population import competing_values
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SMALL_SPACE = {
+    "a": CategoricalDistribution(("x", "y", "z", "w", "v")),
+    "b": IntDistribution(0, 4),
+    "c": IntDistribution(1, 64, log=True),
+    "d": FloatDistribution(0.0, 1.0, step=0.25),
+}
+
+
+def nasnet_objective(trial: optuna.Trial) -> float:
+    genotype = nasnet.suggest_genotype(trial)
+    return float(sum(b.op_a == "sep_conv_3x3" for _, c in genotype.cells() for b in c.blocks))
+
+
+def evolved(study: optuna.Study) -> list[FrozenTrial]:
+    return [
+        t for t in study.get_trials(deepcopy=False) if t.system_attrs.get(PARENT_KEY) is not None
+    ]
+
+
+def eligible_before(
+    trials: list[FrozenTrial], child: FrozenTrial, include_pruned: bool = False
+) -> list[FrozenTrial]:
+    """Trials that had entered the population when ``child`` was asked, oldest first."""
+    assert child.datetime_start is not None
+    done = [
+        t
+        for t in trials
+        if t.datetime_complete is not None
+        and t.datetime_complete <= child.datetime_start
+        and competing_values(t, include_pruned) is not None
+    ]
+    return sorted(done, key=lambda t: (t.datetime_complete, t.number))
+
+
+def test_parent_is_among_the_p_most_recently_completed_by_completion_order() -> None:
+    population_size = 6
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=AgingEvolutionSampler(population_size=population_size, sample_size=3, seed=3),
+    )
+    rng = np.random.RandomState(0)
+    # Ask (and sample) in batches, tell in shuffled order: completion order != numbers.
+    for _ in range(25):
+        batch = [study.ask() for _ in range(4)]
+        values = [nasnet_objective(trial) for trial in batch]
+        for index in rng.permutation(len(batch)):
+            study.tell(batch[index], values[index])
+    children = evolved(study)
+    assert len(children) > 60
+    trials = study.get_trials(deepcopy=False)
+    for child in children:
+        recent = eligible_before(trials, child)[-population_size:]
+        assert child.system_attrs[PARENT_KEY] in {t.number for t in recent}
+
+
+def test_random_until_startup_trials_completed_then_evolution() -> None:
+    sampler = AgingEvolutionSampler(population_size=8, sample_size=4, n_startup_trials=5, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(nasnet_objective, n_trials=20)
+    kinds = [t.system_attrs[MUTATION_KEY] for t in study.trials]
+    assert kinds[:5] == ["random"] * 5
+    assert all(kind in {"hidden_state", "op"} for kind in kinds[5:])
+    # While the population fills up, the tournament draws from all completed trials.
+    assert all(t.system_attrs[PARENT_KEY] < t.number for t in study.trials[5:])
+
+
+@pytest.mark.parametrize("identity_probability", [0.0, 0.5])
+def test_nasnet_child_differs_from_parent_by_exactly_one_mutation(
+    identity_probability: float,
+) -> None:
+    sampler = AgingEvolutionSampler(
+        population_size=5,
+        sample_size=2,
+        dedup=False,
+        identity_probability=identity_probability,
+        seed=1,
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(nasnet_objective, n_trials=150)
+    kinds = set()
+    trials = study.get_trials(deepcopy=False)
+    for child in evolved(study):
+        parent = trials[child.system_attrs[PARENT_KEY]]
+        changed = [name for name in child.params if child.params[name] != parent.params[name]]
+        kind = child.system_attrs[MUTATION_KEY]
+        kinds.add(kind)
+        if kind == "identity":
+            assert changed == []
+            continue
+        assert len(changed) == 1, (kind, changed)
+        expected_part = "_input_" if kind == "hidden_state" else "_op_"
+        assert expected_part in changed[0]
+        nasnet.Genotype.from_params(child.params).validate()
+    expected = {"hidden_state", "op"} | ({"identity"} if identity_probability else set())
+    assert kinds == expected
+
+
+def test_generic_space_child_changes_one_parameter_within_its_distribution() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        values = [trial._suggest(name, dist) for name, dist in SMALL_SPACE.items()]
+        return float(values[1] + np.log(values[2]) + values[3])
+
+    sampler = AgingEvolutionSampler(population_size=4, sample_size=2, dedup=False, seed=2)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=120)
+    trials = study.get_trials(deepcopy=False)
+    for child in evolved(study):
+        parent = trials[child.system_attrs[PARENT_KEY]]
+        changed = [name for name in SMALL_SPACE if child.params[name] != parent.params[name]]
+        assert child.system_attrs[MUTATION_KEY] in {"param", "identity"}
+        assert len(changed) == (0 if child.system_attrs[MUTATION_KEY] == "identity" else 1)
+        for name, dist in SMALL_SPACE.items():
+            assert dist._contains(dist.to_internal_repr(child.params[name]))
+
+
+def test_dedup_never_proposes_an_evaluated_child_while_unseen_ones_exist() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        return float(sum(hash(trial._suggest(n, d)) % 7 for n, d in SMALL_SPACE.items()))
+
+    duplicates = {}
+    for dedup in (True, False):
+        sampler = AgingEvolutionSampler(
+            population_size=2, sample_size=2, n_startup_trials=2, dedup=dedup, seed=4
+        )
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(objective, n_trials=150)
+        seen: set[tuple[Any, ...]] = set()
+        duplicates[dedup] = 0
+        for trial in study.trials:
+            key = tuple(sorted(trial.params.items()))
+            duplicates[dedup] += key in seen and trial.system_attrs[PARENT_KEY] is not None
+            seen.add(key)
+    assert duplicates[True] == 0
+    assert duplicates[False] > 10
+
+
+def test_aging_false_drops_the_worst_and_aging_drops_the_oldest() -> None:
+    def run(aging: bool) -> list[int]:
+        sampler = AgingEvolutionSampler(
+            population_size=3, sample_size=3, n_startup_trials=3, aging=aging, seed=0
+        )
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        parents = []
+        for number in range(12):
+            trial = study.ask()
+            trial.suggest_float("x", 0, 1)
+            parents.append(study._storage.get_trial(trial._trial_id).system_attrs[PARENT_KEY])
+            # Trial 0 is the best ever; every later value is worse than all before it.
+            study.tell(trial, 100.0 if number == 0 else -float(number))
+        return parents
+
+    aging_parents, non_aging_parents = run(True), run(False)
+    # S = P: the parent is the population's best. Non-aging keeps the all-time best, trial 0.
+    assert non_aging_parents[3:] == [0] * 9
+    # Aging: trial 0 leaves after 3 newer completions; the best of the last 3 is the oldest.
+    assert aging_parents[3:] == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_failed_and_pruned_trials_never_become_parents_by_default() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        value = nasnet_objective(trial)
+        if trial.number % 3 == 1:
+            raise RuntimeError("simulated crash")
+        if trial.number % 3 == 2:
+            trial.report(value + 100, step=0)
+            raise optuna.TrialPruned()
+        return value
+
+    sampler = AgingEvolutionSampler(population_size=4, sample_size=4, seed=5)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=60, catch=(RuntimeError,))
+    children = evolved(study)
+    assert children
+    trials = study.get_trials(deepcopy=False)
+    assert all(trials[c.system_attrs[PARENT_KEY]].state == TrialState.COMPLETE for c in children)
+
+
+def test_include_pruned_uses_the_last_reported_value() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        value = nasnet_objective(trial)
+        if trial.number % 2 == 1:
+            trial.report(value - 50, step=0)
+            trial.report(value + 50, step=1)  # the last report is the one that counts
+            raise optuna.TrialPruned()
+        return value
+
+    sampler = AgingEvolutionSampler(population_size=4, sample_size=4, include_pruned=True, seed=6)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=40)
+    trials = study.get_trials(deepcopy=False)
+    parents = [trials[c.system_attrs[PARENT_KEY]] for c in evolved(study)]
+    # With S = P and +50 on pruned trials, the winner is always a pruned trial.
+    assert parents and all(p.state == TrialState.PRUNED for p in parents)
+
+
+def test_resume_with_a_new_sampler_instance_continues_the_evolution(tmp_path: Any) -> None:
+    storage = f"sqlite:///{tmp_path / 'resume.db'}"
+    population_size = 5
+    first = optuna.create_study(
+        study_name="s",
+        storage=storage,
+        direction="maximize",
+        sampler=AgingEvolutionSampler(population_size=population_size, sample_size=2, seed=7),
+    )
+    first.optimize(nasnet_objective, n_trials=12)
+    resumed = optuna.load_study(
+        study_name="s",
+        storage=storage,
+        sampler=AgingEvolutionSampler(population_size=population_size, sample_size=2, seed=8),
+    )
+    resumed.optimize(nasnet_objective, n_trials=1)
+    child = resumed.trials[-1]
+    assert child.system_attrs[MUTATION_KEY] in {"hidden_state", "op"}
+    assert child.system_attrs[PARENT_KEY] in {t.number for t in first.trials[-population_size:]}
+
+
+def test_threads_n_jobs_4_share_one_population() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        # Sampling happens at the first suggest, between these two timestamps.
+        trial.set_user_attr("before_sampling", datetime.datetime.now().isoformat())
+        value = nasnet_objective(trial)
+        trial.set_user_attr("after_sampling", datetime.datetime.now().isoformat())
+        return value
+
+    population_size = 6
+    sampler = AgingEvolutionSampler(population_size=population_size, sample_size=3, seed=9)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=80, n_jobs=4)
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == 80 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(MUTATION_KEY in t.system_attrs for t in trials)
+    children = evolved(study)
+    assert len(children) > 50
+    for child in children:
+        before = datetime.datetime.fromisoformat(child.user_attrs["before_sampling"])
+        after = datetime.datetime.fromisoformat(child.user_attrs["after_sampling"])
+        completed = sorted(
+            (t for t in trials if t.datetime_complete is not None),
+            key=lambda t: t.datetime_complete,
+        )
+        # The population at sampling time is within the last P completed before `before`
+        # plus whatever completed while this trial was sampling.
+        allowed = [t for t in completed if t.datetime_complete <= before][-population_size:]
+        allowed += [t for t in completed if before < t.datetime_complete <= after]
+        assert child.system_attrs[PARENT_KEY] in {t.number for t in allowed}
+    keys = [tuple(sorted(t.params.items())) for t in children]
+    assert len(set(keys)) == len(keys)
+
+
+def test_lineage_records_random_enqueued_and_mutations() -> None:
+    sampler = AgingEvolutionSampler(population_size=3, sample_size=2, seed=10)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.enqueue_trial(nasnet.AMOEBANET_A.to_params())
+    study.optimize(nasnet_objective, n_trials=10)
+    attrs = [(t.system_attrs[PARENT_KEY], t.system_attrs[MUTATION_KEY]) for t in study.trials]
+    assert attrs[0] == (None, "enqueued")
+    assert attrs[1:3] == [(None, "random"), (None, "random")]
+    assert all(parent is not None and kind in {"hidden_state", "op"} for parent, kind in attrs[3:])
+
+
+def test_same_seed_same_trials_and_reseed_changes_them() -> None:
+    def params(seed: int, reseed: bool = False) -> list[dict[str, Any]]:
+        sampler = AgingEvolutionSampler(population_size=5, sample_size=2, seed=seed)
+        if reseed:
+            sampler.reseed_rng()
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(nasnet_objective, n_trials=30)
+        return [t.params for t in study.trials]
+
+    assert params(11) == params(11)
+    assert params(11) != params(12)
+    assert params(11) != params(11, reseed=True)
+
+
+def test_define_by_run_branches_are_sampled_at_random() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        kind = trial.suggest_categorical("kind", ["small", "large"])
+        if kind == "small":
+            return trial.suggest_float("small_x", 0, 1)
+        return trial.suggest_int("large_n", 1, 100, log=True) / 100
+
+    sampler = AgingEvolutionSampler(population_size=4, sample_size=2, dedup=False, seed=12)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=60)
+    assert len(study.trials) == 60
+    assert {t.params["kind"] for t in study.trials} == {"small", "large"}
+
+
+def test_multi_objective_tournament_prefers_the_pareto_front() -> None:
+    sampler = AgingEvolutionSampler(population_size=6, sample_size=6, n_startup_trials=6, seed=13)
+    study = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
+    values = [(5, 0), (1, 9), (6, 1), (7, 2), (8, 3), (9, 4)]  # trial 1 dominates all others
+    for first, second in values:
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        study.tell(trial, (first, second))
+    child = study.ask()
+    child.suggest_float("x", 0, 1)
+    assert study._storage.get_trial(child._trial_id).system_attrs[PARENT_KEY] == 1
+
+
+def test_non_aging_is_refused_for_multi_objective_studies_at_first_ask() -> None:
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=AgingEvolutionSampler(aging=False)
+    )
+    with pytest.raises(ValueError, match=r"aging=False .* single-objective"):
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"population_size": 0}, r"population_size must be an int >= 1, got 0"),
+        ({"population_size": 2.5}, r"population_size must be an int >= 1, got 2.5"),
+        ({"sample_size": 0}, r"sample_size must be an int in \[1, 50\], got 0"),
+        ({"population_size": 10, "sample_size": 11}, r"sample_size .* \[1, 10\], got 11"),
+        ({"identity_probability": -0.1}, r"identity_probability .* \[0, 1\], got -0.1"),
+        ({"hidden_state_probability": 1.5}, r"hidden_state_probability .* \[0, 1\], got 1.5"),
+        ({"max_dedup_retries": -1}, r"max_dedup_retries must be an int >= 0, got -1"),
+        ({"n_startup_trials": 0}, r"n_startup_trials must be an int in \[1, 50\], got 0"),
+        ({"n_startup_trials": 51}, r"n_startup_trials .* \[1, 50\], got 51"),
+        ({"aging": "yes"}, r"aging must be True or False, got 'yes'"),
+        ({"seed": -1}, r"seed must be an int in \[0, 4294967295\], got -1"),
+    ],
+)
+def test_bad_arguments_raise_value_errors_naming_them(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        AgingEvolutionSampler(**kwargs)
+
+
+def test_constructor_arguments_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        AgingEvolutionSampler(10)  # type: ignore[misc]
