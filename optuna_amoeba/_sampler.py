@@ -288,10 +288,15 @@ class AgingEvolutionSampler(BaseSampler):
         )
         if not self._dedup or plan.num_units == 0:
             return child, mutation, 1
-        seen = tracker.evaluated | tracker.running_keys(trials, trial_number)
+        running = tracker.running_keys(trials, trial_number)
+
+        def seen(params: dict[str, Any]) -> bool:
+            key = params_key(params)
+            return key in tracker.evaluated or key in running
+
         steps = 1
         for retry in range(self._max_dedup_retries):
-            if params_key(child) not in seen:
+            if not seen(child):
                 break
             restart = retry < self._max_dedup_retries // 2
             base = parent if restart else child
@@ -305,7 +310,7 @@ class AgingEvolutionSampler(BaseSampler):
                 hidden_state_probability=self._hidden_state_probability,
             )
         else:
-            if params_key(child) in seen:
+            if seen(child):
                 _logger.debug(
                     f"No unseen child found in {self._max_dedup_retries} retries; "
                     "proposing a repeat."

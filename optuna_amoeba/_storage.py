@@ -22,11 +22,9 @@ import sqlalchemy.engine
 import sqlalchemy.exc
 
 
-# The password runs to the last "@" before the host: unencoded "@" and "/" in a password are
-# accepted by SQLAlchemy's URL parser, so they must not end the masking early.
-_CREDENTIALS = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):[^\s@]*(?:@[^\s@/]*)*@"
-)
+# The password runs to the last "@" before whitespace: users do paste passwords with "@", "/"
+# or ":" unencoded, and hiding a host along with such a password beats showing a password.
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):\S*@")
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?:password|passwd|pwd)=)[^&\s]*", re.IGNORECASE)
 
 JOURNAL_SCHEME = "journal"
@@ -115,11 +113,11 @@ def open_storage(
             return _open_journal_redis(url)
         return _open_rdb(url, heartbeat_interval, grace_period, max_retry)
     except Exception as error:
-        # Drivers' exceptions may quote the URL: re-raise masked, without the original chained.
+        # Drivers' exceptions may quote the URL: re-raise masked, without the original chained,
+        # and on one line (SQLAlchemy appends a "Background on this error" line).
         kind = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
-        raise ValueError(
-            f"cannot open storage {mask_password(url)}: {kind}{mask_password(str(error))}"
-        ) from None
+        detail = " ".join(mask_password(str(error)).split())
+        raise ValueError(f"cannot open storage {mask_password(url)}: {kind}{detail}") from None
 
 
 def _check_optional_positive(name: str, value: int | None) -> None:

@@ -1,0 +1,17 @@
+"""Pictures of an evolution: cells, lineages and progress (matplotlib).
+
+Import this module explicitly (``import optuna_amoeba.visualization``); ``optuna_amoeba``
+itself does not import matplotlib. The optuna-dashboard integration is in
+:mod:`optuna_amoeba.visualization.dashboard` (extra ``viz``).
+"""
+
+from __future__ import annotations
+
+from optuna_amoeba.visualization._cell import plot_cell
+from optuna_amoeba.visualization._files import FILE_FORMATS
+from optuna_amoeba.visualization._files import write_figures
+from optuna_amoeba.visualization._lineage import plot_lineage
+from optuna_amoeba.visualization._progress import plot_progress
+
+
+__all__ = ["FILE_FORMATS", "plot_cell", "plot_lineage", "plot_progress", "write_figures"]

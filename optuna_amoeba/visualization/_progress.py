@@ -1,0 +1,121 @@
+"""Every trial a dot, with the population's best and mean over time (Real et al. 2019, Fig. 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import math
+from typing import Any
+from typing import Literal
+
+from matplotlib.figure import Figure
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_amoeba._sampler import MUTATION_KEY
+from optuna_amoeba.visualization._history import population_history
+from optuna_amoeba.visualization._history import population_settings
+from optuna_amoeba.visualization._history import Target
+from optuna_amoeba.visualization._history import target_of
+from optuna_amoeba.visualization._style import mutation_color
+
+
+XAxis = Literal["number", "time"]
+
+
+def x_values(trials: Sequence[FrozenTrial], x: XAxis) -> np.ndarray[Any, Any]:
+    """Trial numbers, or completion times (every trial given must have completed)."""
+    if x == "number":
+        return np.array([trial.number for trial in trials], dtype=float)
+    return np.array([trial.datetime_complete for trial in trials], dtype="datetime64[us]")
+
+
+def check_x(x: str) -> XAxis:
+    if x not in ("number", "time"):
+        raise ValueError(f"x must be 'number' or 'time', got {x!r}")
+    return "number" if x == "number" else "time"
+
+
+def plot_progress(
+    study: optuna.Study,
+    *,
+    x: XAxis = "number",
+    target: Target | None = None,
+    target_name: str = "Objective Value",
+    population_size: int | None = None,
+    aging: bool | None = None,
+) -> Figure:
+    """Draw each completed trial as a dot and the population's best and mean over time.
+
+    The population after each completion is replayed with the sampler's rule: the
+    ``population_size`` most recent completed trials (``aging=True``), or the best ones
+    (``aging=False``). Both default to the study's :class:`AgingEvolutionSampler` if it has
+    one (``optuna.load_study`` gives a study without it: pass them), else to 20 and ``True``;
+    the legend states the values used. The best value so far is drawn dashed.
+
+    Args:
+        study: The study to draw.
+        x: ``"number"`` (trial number) or ``"time"`` (completion time) on the x axis.
+        target: Value to plot per trial; required for multi-objective studies.
+        target_name: Axis label for the value.
+        population_size: P of the replayed population (``>= 1``).
+        aging: Whether the oldest (``True``) or the worst member leaves the population.
+
+    Returns:
+        A :class:`matplotlib.figure.Figure`; a study without completed trials gives an empty
+        plot that says so.
+    """
+    axis = check_x(x)
+    value_of = target_of(study, target)
+    size, is_aging = population_settings(study, population_size, aging)
+    figure = Figure(figsize=(9.0, 5.0), layout="constrained")
+    plot = figure.add_subplot()
+    plot.set_title(f"Progress of study {study.study_name!r}", fontsize=11)
+    plot.set_xlabel("trial number" if axis == "number" else "completion time")
+    plot.set_ylabel(target_name)
+    plot.grid(alpha=0.3)
+
+    trials = [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not math.isnan(value_of(trial))
+    ]
+    if not trials:
+        plot.text(0.5, 0.5, "no completed trials yet", ha="center", transform=plot.transAxes)
+        return figure
+
+    by_mutation: dict[str, list[FrozenTrial]] = {}
+    for trial in trials:
+        by_mutation.setdefault(str(trial.system_attrs.get(MUTATION_KEY, "unknown")), []).append(
+            trial
+        )
+    for mutation, members in by_mutation.items():
+        plot.scatter(
+            x_values(members, axis),
+            [value_of(trial) for trial in members],
+            s=12,
+            alpha=0.6,
+            color=mutation_color(mutation),
+            label=f"trial ({mutation})",
+            zorder=2,
+        )
+
+    history = population_history(study, population_size=size, aging=is_aging, target=value_of)
+    xs = x_values([point.trial for point in history], axis)
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    best_so_far: list[float] = []
+    for point in history:
+        best = point.best if not best_so_far else best_so_far[-1]
+        best_so_far.append(max(best, point.best) if maximize else min(best, point.best))
+    kind = "aging" if is_aging else "non-aging"
+    plot.step(xs, [p.best for p in history], where="post", color="#d62728", lw=1.6, zorder=3,
+              label=f"population best (P={size}, {kind})")  # fmt: skip
+    plot.step(xs, [p.mean for p in history], where="post", color="#1f77b4", lw=1.6, zorder=3,
+              label=f"population mean (P={size}, {kind})")  # fmt: skip
+    plot.step(xs, best_so_far, where="post", color="black", lw=1.0, ls="--", zorder=3,
+              label="best so far")  # fmt: skip
+    plot.legend(fontsize=8, loc="best")
+    if axis == "time":
+        figure.autofmt_xdate()
+    return figure

@@ -1,0 +1,303 @@
+"""Show a running evolution in optuna-dashboard: cell pictures, a progress graph and a note.
+
+Needs the ``viz`` extra (``pip install 'optuna-amoeba[viz]'``: plotly and optuna-dashboard).
+Call :func:`upload_cell_picture` inside the objective while the trial runs (Optuna refuses
+to attach artifacts to finished trials) and :func:`update_study_dashboard` after each trial,
+e.g. from a study callback; then ``optuna-dashboard STORAGE --artifact-dir DIR`` shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import importlib
+import io
+import math
+import os
+import tempfile
+from typing import Any
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.artifacts import upload_artifact
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_amoeba import nasnet
+from optuna_amoeba._sampler import MUTATION_KEY
+from optuna_amoeba._sampler import PARENT_KEY
+from optuna_amoeba.visualization._cell import plot_cell
+from optuna_amoeba.visualization._history import lineage
+from optuna_amoeba.visualization._history import population_history
+from optuna_amoeba.visualization._history import population_settings
+from optuna_amoeba.visualization._history import Target
+from optuna_amoeba.visualization._history import trial_title
+from optuna_amoeba.visualization._style import mutation_color
+
+
+if TYPE_CHECKING:
+    from optuna.artifacts._protocol import ArtifactStore
+
+
+GRAPH_ID = "amoeba-progress"
+"""The id of the study's plotly graph; each update replaces it."""
+
+CELL_PICTURE_FORMATS: dict[str, str] = {"png": "image/png", "svg": "image/svg+xml"}
+_VIZ_HINT = "install the viz extra: pip install 'optuna-amoeba[viz]'"
+
+
+def _require(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(
+            f"the optuna-dashboard integration needs {error.name or module}; {_VIZ_HINT}"
+        ) from error
+
+
+def render_cell_picture(
+    genotype: nasnet.Genotype, *, title: str, file_format: str = "png"
+) -> bytes:
+    """The cell picture as PNG or SVG bytes; the file's metadata carries ``title`` and the
+    genotype's text form, so a stored picture can be traced to its trial."""
+    if file_format not in CELL_PICTURE_FORMATS:
+        raise ValueError(
+            f"file_format must be one of {', '.join(CELL_PICTURE_FORMATS)}, got {file_format!r}"
+        )
+    figure = plot_cell(genotype, title=title)
+    buffer = io.BytesIO()
+    metadata = {"Title": title, "Description": str(genotype)}
+    figure.savefig(buffer, format=file_format, metadata=metadata, dpi=100)
+    return buffer.getvalue()
+
+
+def upload_cell_picture(
+    study: optuna.Study,
+    trial: optuna.Trial | FrozenTrial,
+    genotype: nasnet.Genotype,
+    artifact_store: ArtifactStore,
+    *,
+    file_format: str = "png",
+    embed_in_note: bool = True,
+) -> str:
+    """Render ``genotype``'s cells and attach the picture to ``trial`` as an artifact.
+
+    The trial must still be running (call this in the objective, right after
+    :func:`~optuna_amoeba.nasnet.suggest_genotype`). The picture's title names the study and
+    trial; its metadata holds the genotype's text form. With ``embed_in_note`` (and an
+    :class:`optuna.Trial`), the trial's optuna-dashboard note is set to the picture and the
+    genotype, so the trial page shows the cells full size rather than as a thumbnail.
+
+    Args:
+        study: The trial's study.
+        trial: The running trial.
+        genotype: The trial's architecture.
+        artifact_store: Where optuna-dashboard reads artifacts from, e.g.
+            ``optuna.artifacts.FileSystemArtifactStore(DIR)`` for ``--artifact-dir DIR``.
+        file_format: ``"png"`` or ``"svg"``.
+        embed_in_note: Replace the trial's note with the picture (needs optuna-dashboard).
+
+    Returns:
+        The artifact id.
+    """
+    if not isinstance(embed_in_note, bool):
+        raise ValueError(f"embed_in_note must be True or False, got {embed_in_note!r}")
+    if isinstance(trial, FrozenTrial) and trial.state != TrialState.RUNNING:
+        raise ValueError(
+            f"trial {trial.number} is {trial.state.name}: Optuna attaches artifacts only to "
+            "running trials; upload the cell picture inside the objective"
+        )
+    data = render_cell_picture(
+        genotype, title=trial_title(study, trial.number, None), file_format=file_format
+    )
+    with tempfile.TemporaryDirectory(prefix="optuna-amoeba-") as directory:
+        path = os.path.join(directory, f"trial_{trial.number}_cells.{file_format}")
+        with open(path, "wb") as file:
+            file.write(data)
+        artifact_id = upload_artifact(
+            artifact_store=artifact_store,
+            file_path=path,
+            study_or_trial=trial,
+            storage=study._storage,
+            mimetype=CELL_PICTURE_FORMATS[file_format],
+        )
+    if embed_in_note and isinstance(trial, optuna.Trial):
+        url = _require("optuna_dashboard.artifact").get_artifact_path(trial, artifact_id)
+        note = f"![cells of trial {trial.number}]({url})\n\n`{genotype}`"
+        _require("optuna_dashboard").save_note(trial, note)
+    return artifact_id
+
+
+def _value_function(study: optuna.Study, target: Target | None) -> tuple[Target, str]:
+    if target is not None:
+        return target, "target"
+    if len(study.directions) > 1:
+
+        def first_objective(trial: FrozenTrial) -> float:
+            return float("nan") if trial.values is None else float(trial.values[0])
+
+        return first_objective, "objective 0"
+
+    def single_value(trial: FrozenTrial) -> float:
+        return float("nan") if trial.value is None else float(trial.value)
+
+    return single_value, "objective value"
+
+
+def _hover(trial: FrozenTrial, value: float) -> str:
+    parent = trial.system_attrs.get(PARENT_KEY)
+    mutation = trial.system_attrs.get(MUTATION_KEY, "unknown")
+    origin = f"{mutation} of trial {parent}" if parent is not None else str(mutation)
+    return f"trial {trial.number}<br>value {value:.6g}<br>{origin}"
+
+
+def progress_figure(
+    study: optuna.Study,
+    *,
+    target: Target | None = None,
+    population_size: int | None = None,
+    aging: bool | None = None,
+) -> Any:
+    """A plotly figure: every completed trial, the population's best and mean, and the
+    lineage of the current best trial (hover a dot for its mutation and parent)."""
+    go = _require("plotly.graph_objects")
+    value_of, value_name = _value_function(study, target)
+    size, is_aging = population_settings(study, population_size, aging)
+    completed = [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not math.isnan(value_of(trial))
+    ]
+    figure = go.Figure()
+    by_mutation: dict[str, list[FrozenTrial]] = {}
+    for trial in completed:
+        by_mutation.setdefault(str(trial.system_attrs.get(MUTATION_KEY, "unknown")), []).append(
+            trial
+        )
+    for mutation, members in by_mutation.items():
+        figure.add_trace(
+            go.Scatter(
+                x=[trial.number for trial in members],
+                y=[value_of(trial) for trial in members],
+                mode="markers",
+                name=f"trial ({mutation})",
+                marker={"color": mutation_color(mutation), "size": 6, "opacity": 0.7},
+                text=[_hover(trial, value_of(trial)) for trial in members],
+                hoverinfo="text",
+            )
+        )
+    history = population_history(study, population_size=size, aging=is_aging, target=value_of)
+    kind = "aging" if is_aging else "non-aging"
+    for name, color, values in (
+        ("best", "#d62728", [point.best for point in history]),
+        ("mean", "#1f77b4", [point.mean for point in history]),
+    ):
+        figure.add_trace(
+            go.Scatter(
+                x=[point.trial.number for point in history],
+                y=values,
+                mode="lines",
+                line={"color": color, "shape": "hv"},
+                name=f"population {name} (P={size}, {kind})",
+            )
+        )
+    best = _best_trial(study, completed, value_of)
+    if best is not None:
+        steps = lineage(study, best)
+        figure.add_trace(
+            go.Scatter(
+                x=[step.trial.number for step in steps],
+                y=[value_of(step.trial) for step in steps],
+                mode="lines+markers",
+                line={"color": "black", "width": 1.5},
+                marker={"symbol": "diamond", "size": 8, "color": "black"},
+                name=f"lineage of best trial {best.number}",
+                text=[
+                    f"{_hover(step.trial, value_of(step.trial))}<br>{step.change or 'founder'}"
+                    for step in steps
+                ],
+                hoverinfo="text",
+            )
+        )
+    figure.update_layout(
+        title=f"Evolution of {study.study_name}: trials, population and best lineage",
+        xaxis_title="trial number",
+        yaxis_title=value_name,
+        legend={"orientation": "h", "y": -0.2},
+        template="plotly_white",
+    )
+    return figure
+
+
+def _best_trial(
+    study: optuna.Study, completed: Sequence[FrozenTrial], value_of: Target
+) -> FrozenTrial | None:
+    if not completed:
+        return None
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    return (max if maximize else min)(completed, key=value_of)
+
+
+def best_note(study: optuna.Study, *, target: Target | None = None) -> str:
+    """Markdown for the study note: the current best trial, its genotype and its lineage."""
+    value_of, value_name = _value_function(study, target)
+    completed = [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not math.isnan(value_of(trial))
+    ]
+    best = _best_trial(study, completed, value_of)
+    if best is None:
+        return f"## Current best\n\nNo completed trial yet in `{study.study_name}`."
+    steps = lineage(study, best)
+    lines = [
+        "## Current best",
+        "",
+        f"Trial **{best.number}**, {value_name} **{value_of(best):.6g}** "
+        f"({len(completed)} completed trials).",
+        "",
+    ]
+    try:
+        genotype = nasnet.Genotype.from_params(best.params)
+    except ValueError:
+        params = "\n".join(f"{name} = {value!r}" for name, value in sorted(best.params.items()))
+        lines += ["Parameters:", "", "```", params, "```"]
+    else:
+        # One block per line; Genotype.parse reads it back as it ignores the line breaks.
+        text = str(genotype).replace("; ", ";\n").replace(", ", ",\n    ")
+        lines += ["Genotype (`nasnet.Genotype.parse` reads it):", "", "```", text, "```"]
+    lines += [
+        "",
+        f"Lineage: {len(steps) - 1} mutations from founder trial {steps[0].trial.number} "
+        "(the study page's evolution graph draws it; the trial's page shows its cells).",
+    ]
+    return "\n".join(lines)
+
+
+def update_study_dashboard(
+    study: optuna.Study,
+    *,
+    target: Target | None = None,
+    population_size: int | None = None,
+    aging: bool | None = None,
+) -> None:
+    """Refresh the study's plotly graph (:data:`GRAPH_ID`) and its note with the best genotype.
+
+    Cheap enough to call after every trial. A multi-objective study without ``target`` is
+    drawn by its first objective. Population settings default as in
+    :func:`~optuna_amoeba.visualization.plot_progress`.
+    """
+    optuna_dashboard = _require("optuna_dashboard")
+    figure = progress_figure(study, target=target, population_size=population_size, aging=aging)
+    optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=GRAPH_ID)
+    optuna_dashboard.save_note(study, best_note(study, target=target))
+
+
+__all__ = [
+    "CELL_PICTURE_FORMATS",
+    "GRAPH_ID",
+    "best_note",
+    "progress_figure",
+    "render_cell_picture",
+    "update_study_dashboard",
+    "upload_cell_picture",
+]

@@ -1,0 +1,238 @@
+"""``open_storage`` and ``mask_password``: the storage URLs that many workers share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import os
+from pathlib import Path
+import random
+import string
+import sys
+import traceback
+import uuid
+import warnings
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.storages.journal import JournalStorage
+import pytest
+
+from optuna_amoeba import mask_password
+from optuna_amoeba import open_storage
+
+
+SECRET = "s3cr3t-Pa55"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_optuna() -> Iterator[None]:
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+    optuna.logging.set_verbosity(verbosity)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://alice:hunter2@db:5432/nas", "postgresql://alice:***@db:5432/nas"),
+        (
+            "postgresql+psycopg2://alice:hunter2@db/nas",
+            "postgresql+psycopg2://alice:***@db/nas",
+        ),
+        ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("mysql+pymysql://u:p%40ss@h/db", "mysql+pymysql://u:***@h/db"),
+        # Unencoded "@", "/" and ":" in a password: SQLAlchemy accepts them, so must we.
+        ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:a:b/c@d@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u:@x/y@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db?password=hunter2", "postgresql://u@h/db?password=***"),
+        (
+            "postgresql://u@h/db?sslmode=require&PWD=hunter2",
+            "postgresql://u@h/db?sslmode=require&PWD=***",
+        ),
+        ("postgresql://u@h/db?passwd=hunter2&x=1", "postgresql://u@h/db?passwd=***&x=1"),
+        (
+            "cannot reach 'postgresql://a:one@h1/db' nor redis://:two@h2:6379/0.",
+            "cannot reach 'postgresql://a:***@h1/db' nor redis://:***@h2:6379/0.",
+        ),
+    ],
+)
+def test_mask_password_hides_every_password(text: str, expected: str) -> None:
+    assert mask_password(text) == expected
+    assert mask_password(expected) == expected
+
+
+def test_mask_password_hides_random_passwords() -> None:
+    rng = random.Random(0)
+    characters = string.ascii_letters + string.digits + string.punctuation
+    for _ in range(2000):
+        password = "".join(rng.choice(characters) for _ in range(rng.randint(4, 16)))
+        url = f"postgresql+psycopg2://user:{password}@db.example.org:5432/nas?sslmode=require"
+        masked = mask_password(f"cannot connect to {url} (timeout)")
+        assert password not in masked
+        assert masked.endswith("@db.example.org:5432/nas?sslmode=require (timeout)")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://postgres@127.0.0.1:5432/amoeba",
+        "sqlite:///relative/study.db",
+        "journal:///abs/study.log",
+        "redis://127.0.0.1:6379/0?prefix=nas",
+        "trial 12 finished with value 0.93 at 2026-01-01 12:00:00",
+    ],
+)
+def test_mask_password_leaves_text_without_password_alone(text: str) -> None:
+    assert mask_password(text) == text
+
+
+def test_sqlalchemy_url_gets_rdb_storage_without_heartbeat(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert isinstance(storage, RDBStorage)
+    assert storage.get_heartbeat_interval() is None
+
+
+def test_heartbeat_comes_with_grace_period_and_stale_trial_retry(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=30)
+    assert isinstance(storage, RDBStorage)
+    assert storage.get_heartbeat_interval() == 30
+    assert storage.grace_period == 60
+    callback = storage.get_heartbeat_stale_trial_callback()
+    assert isinstance(callback, optuna.storages.RetryHeartbeatStaleTrialCallback)
+
+    storage = open_storage(
+        f"sqlite:///{tmp_path / 'other.db'}", heartbeat_interval=5, grace_period=7, max_retry=3
+    )
+    assert isinstance(storage, RDBStorage)
+    assert storage.grace_period == 7
+    callback = storage.get_heartbeat_stale_trial_callback()
+    assert isinstance(callback, optuna.storages.RetryHeartbeatStaleTrialCallback)
+    assert callback._max_retry == 3
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Heartbeat of storage is supposed to be used with Study.optimize"
+)
+def test_stale_trial_is_retried_at_most_max_retry_times(tmp_path: Path) -> None:
+    storage = open_storage(
+        f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=1, grace_period=2, max_retry=1
+    )
+    assert isinstance(storage, RDBStorage)
+    study = optuna.create_study(storage=storage)
+    callback = storage.get_heartbeat_stale_trial_callback()
+    assert callback is not None
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    callback(study, study.trials[0])  # as the heartbeat check does for a stale trial
+    retry = study.trials[1]
+    assert retry.state == optuna.trial.TrialState.WAITING
+    assert retry.params == study.trials[0].params
+    assert retry.system_attrs["failed_trial"] == 0
+
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # the retry fails too
+    callback(study, study.trials[1])
+    assert len(study.trials) == 2, "a second retry of the same trial exceeds max_retry=1"
+
+
+def test_journal_urls_open_one_file_shared_by_storages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    absolute = open_storage(f"journal://{tmp_path / 'study.log'}")
+    assert isinstance(absolute, JournalStorage)
+    optuna.create_study(storage=absolute, study_name="shared")
+    monkeypatch.chdir(tmp_path)
+    relative = open_storage("journal://study.log")
+    assert [s.study_name for s in optuna.get_all_study_summaries(relative)] == ["shared"]
+
+
+def test_redis_url_with_key_prefix() -> None:
+    import redis
+
+    base = os.environ.get("AMOEBA_TEST_REDIS_URL")
+    if not base:
+        pytest.skip("AMOEBA_TEST_REDIS_URL is not set: no Redis server to test against")
+    prefix = f"amoeba-test-{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in base else "?"
+    try:
+        storage = open_storage(f"{base}{separator}prefix={prefix}")
+        assert isinstance(storage, JournalStorage)
+        optuna.create_study(storage=storage, study_name="prefixed")
+        client = redis.Redis.from_url(base)
+        assert client.exists(f"{prefix}:log_number")
+        other = open_storage(f"{base}{separator}prefix={prefix}-other")
+        assert optuna.get_all_study_summaries(other) == []
+    finally:
+        client = redis.Redis.from_url(base)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"heartbeat_interval": 0}, "heartbeat_interval must be None or an int >= 1, got 0"),
+        ({"heartbeat_interval": 1.5}, "heartbeat_interval must be None or an int >= 1, got 1.5"),
+        ({"heartbeat_interval": True}, "heartbeat_interval must be None or an int >= 1, got True"),
+        ({"heartbeat_interval": 5, "grace_period": 0}, "grace_period must be None or an int >= 1"),
+        ({"grace_period": 10}, "grace_period needs heartbeat_interval"),
+        (
+            {"heartbeat_interval": 5, "grace_period": 5},
+            "grace_period must be an int > heartbeat_interval (5), got 5",
+        ),
+        ({"max_retry": -1}, "max_retry must be an int >= 0, got -1"),
+    ],
+)
+def test_arguments_are_checked(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        open_storage(f"sqlite:///{tmp_path / 'study.db'}", **kwargs)  # type: ignore[arg-type]
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["journal:///tmp/x.log", "redis://127.0.0.1:6379/0"])
+def test_heartbeat_refused_where_optuna_has_none(url: str) -> None:
+    with pytest.raises(ValueError, match="heartbeat_interval is supported for SQLAlchemy"):
+        open_storage(url, heartbeat_interval=10)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "storage URL must be"),
+        ("study.db", "storage URL must be"),
+        ("journal://", "needs a file path"),
+        (f"journal:///no/such/dir-{uuid.uuid4().hex}/study.log", "does not exist"),
+        (f"nosuchdb://u:{SECRET}@h/db", "NoSuchModuleError"),
+        (f"mysql+nosuchdriver://u:{SECRET}@h/db", "NoSuchModuleError"),
+        # Nothing listens on port 1: unreachable servers fail at once.
+        (f"postgresql+psycopg2://u:{SECRET}@127.0.0.1:1/db", "OperationalError"),
+        (f"redis://:{SECRET}@127.0.0.1:1/0", "ConnectionError"),
+    ],
+)
+def test_bad_or_unreachable_url_names_the_problem_without_the_password(
+    url: str, problem: str
+) -> None:
+    with pytest.raises(ValueError) as error:
+        open_storage(url)
+    text = str(error.value)
+    assert problem in text
+    assert "\n" not in text
+    assert mask_password(url) in text or not url
+    printed = "".join(traceback.format_exception(error.value))
+    assert SECRET not in printed
+    # No driver exception chained: tracebacks show only the masked message.
+    assert error.value.__cause__ is None
+    assert error.value.__context__ is None or error.value.__suppress_context__
+
+
+def test_missing_driver_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "MySQLdb", None)  # import MySQLdb now raises ImportError
+    url = f"mysql+mysqldb://u:{SECRET}@127.0.0.1:1/db"
+    with pytest.raises(ValueError, match=r"driver for mysql\+mysqldb is not installed") as error:
+        open_storage(url)
+    assert SECRET not in "".join(traceback.format_exception(error.value))
