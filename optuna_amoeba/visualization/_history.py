@@ -26,7 +26,6 @@ from optuna_amoeba._sampler import PARENT_KEY
 Target = Callable[[FrozenTrial], float]
 
 _NASNET_PARAM = re.compile(r"^(normal|reduction)_b(\d+)_(input|op)_(a|b)$")
-_DEFAULT_POPULATION_SIZE = 20
 
 
 def target_of(study: optuna.Study, target: Target | None) -> Target:
@@ -121,7 +120,7 @@ def population_settings(
     """Explicit settings, else the study's sampler's, else the sampler's defaults."""
     sampler = study.sampler if isinstance(study.sampler, AgingEvolutionSampler) else None
     if population_size is None:
-        population_size = sampler.population_size if sampler else _DEFAULT_POPULATION_SIZE
+        population_size = (sampler or AgingEvolutionSampler()).population_size
     if isinstance(population_size, bool) or not isinstance(population_size, int):
         raise ValueError(f"population_size must be an int >= 1, got {population_size!r}")
     if population_size < 1:

@@ -1,0 +1,72 @@
+"""The ``optuna-amoeba`` command: ``search``, ``train`` and ``show``.
+
+Bad input (an unknown option value, a missing data set, malformed genotype text, an
+unreachable storage, impossible sizes) prints one line on stderr and exits with code 2,
+before anything is written to a study.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+import re
+import sys
+from typing import NoReturn
+
+from lightning_modules.commands import search
+from lightning_modules.commands import show
+from lightning_modules.commands import train
+from lightning_modules.commands._common import UsageError
+from optuna_amoeba import mask_password
+
+
+USAGE_ERROR = 2
+_SQLALCHEMY_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: whitespace runs (newlines included) become one space."""
+    return " ".join(_SQLALCHEMY_BACKGROUND.sub("", message).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {one_line(mask_password(message))}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="optuna-amoeba",
+        description="Aging-evolution (AmoebaNet) architecture search with Optuna and Lightning.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, module, summary in (
+        ("search", search, "run or continue an architecture search (an Optuna study)"),
+        ("train", train, "train one architecture at full size"),
+        ("show", show, "list a study's best trials and draw their cells"),
+    ):
+        command = commands.add_parser(name, help=summary, description=summary)
+        module.add_arguments(command)
+        command.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except UsageError as error:
+        print(
+            f"optuna-amoeba {args.command}: error: {one_line(mask_password(str(error)))}",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""The subcommands of ``optuna-amoeba``: ``search``, ``train`` and ``show``."""
+
+from __future__ import annotations

@@ -1,0 +1,389 @@
+"""``optuna-amoeba search``: an aging-evolution architecture search as an Optuna study."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from typing import Any
+from typing import TextIO
+
+import optuna
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from lightning_modules.commands._common import add_cpu_threads_argument
+from lightning_modules.commands._common import add_size_arguments
+from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_int
+from lightning_modules.commands._common import open_storage
+from lightning_modules.commands._common import prepare_data
+from lightning_modules.commands._common import trial_genotype
+from lightning_modules.commands._common import UsageError
+from optuna_amoeba import AgingEvolutionSampler
+from optuna_amoeba import mask_password
+from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
+
+
+_logger = optuna.logging.get_logger("optuna.amoeba.cli")
+
+SEARCH_CONFIG_ATTR = "amoeba:search"
+"""Study user attr: the settings that make trials comparable (dataset, sizes, epochs)."""
+
+SEARCH_DEFAULTS: dict[str, dict[str, int | float]] = {
+    # The paper's search proxy (Real et al. 2019, Methods Details: N=3, F=24, 25 epochs).
+    "cifar10": {
+        "epochs": 25,
+        "cells": 3,
+        "filters": 24,
+        "batch_size": 128,
+        "learning_rate": 0.024,
+    },
+    # Small enough for a laptop CPU: about 97% validation accuracy in 3 epochs.
+    "digits": {"epochs": 3, "cells": 1, "filters": 8, "batch_size": 64, "learning_rate": 0.1},
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset",
+        choices=("cifar10", "digits"),
+        default="cifar10",
+        help="(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir", default="data", help="where CIFAR-10 is or goes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--no-download", action="store_true", help="fail instead of downloading CIFAR-10"
+    )
+    parser.add_argument(
+        "--storage",
+        default="sqlite:///amoeba.db",
+        help="any Optuna storage URL: sqlite:///f.db, postgresql://..., mysql+pymysql://..., "
+        "journal:///path.log, redis://host:port/0 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--study-name", help="(default: amoeba-<dataset>); the same name continues the study"
+    )
+    parser.add_argument(
+        "--n-trials",
+        type=int,
+        default=20,
+        help="complete trials the whole study should reach, counting earlier runs and "
+        "other workers (default: %(default)s)",
+    )
+    add_size_arguments(parser, SEARCH_DEFAULTS)
+    parser.add_argument(
+        "--val-size",
+        type=int,
+        help="images held out for validation (default: 5000 for cifar10, 288 for digits)",
+    )
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="(default: %(default)s)")
+    parser.add_argument(
+        "--label-smoothing", type=float, default=0.0, help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--population-size", type=int, help="P of aging evolution (default: the sampler's)"
+    )
+    parser.add_argument(
+        "--sample-size",
+        type=int,
+        help="S, the tournament size (default: the sampler's, or P/2 when only P is given)",
+    )
+    parser.add_argument(
+        "--n-startup-trials",
+        type=int,
+        help="random trials before evolution starts (default: the sampler's, min(10, P))",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the sampler and of training; concurrent workers need distinct seeds "
+        "(or none), else they propose the same architectures",
+    )
+    parser.add_argument(
+        "--pruner",
+        choices=("none", "median"),
+        default="none",
+        help="'median' stops a trial whose validation accuracy is below the median of "
+        "earlier trials at the same epoch, from half its epochs on, once 5 trials are "
+        "complete; 'none' trains every trial fully, as the paper does (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        help="seconds between heartbeats of running trials (SQLAlchemy storages): a trial "
+        "whose worker died is failed after twice this and retried once",
+    )
+    parser.add_argument(
+        "--artifact-dir",
+        default="artifacts",
+        help="where cell pictures are stored as Optuna artifacts; '' for none "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--accelerator", default="auto", help="Lightning accelerator (default: auto)"
+    )
+    parser.add_argument(
+        "--limit-train-batches", type=int, help="training batches per epoch, for quick runs"
+    )
+    add_cpu_threads_argument(parser)
+    parser.add_argument(
+        "--verbose", action="store_true", help="show Lightning's progress bars and Optuna's logs"
+    )
+
+
+def _search_config(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "cells": args.cells,
+        "filters": args.filters,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "blocks": DEFAULT_NUM_BLOCKS,
+    }
+
+
+class ProgressDisplay:
+    """One line per finished trial: the study's progress, best accuracy and time per trial."""
+
+    def __init__(self, n_trials: int, stream: TextIO | None = None) -> None:
+        self.n_trials = n_trials
+        self.stream = stream
+        self.durations: list[float] = []
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trials = study.get_trials(deepcopy=False)
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        pruned = sum(t.state == TrialState.PRUNED for t in trials)
+        if trial.datetime_start is not None and trial.datetime_complete is not None:
+            self.durations.append((trial.datetime_complete - trial.datetime_start).total_seconds())
+        parts = [f"[{complete}/{self.n_trials} complete, {pruned} pruned]"]
+        parts.append(f"trial {trial.number} {trial.state.name.lower()}")
+        if trial.state == TrialState.PRUNED and trial.intermediate_values:
+            last_epoch = max(trial.intermediate_values)
+            parts.append(
+                f"val_acc={trial.intermediate_values[last_epoch]:.4f} at epoch {last_epoch + 1}"
+            )
+        elif trial.value is not None:
+            parts.append(f"val_acc={trial.value:.4f}")
+        best = _best_trial(study)
+        if best is not None and best.value is not None:
+            parts.append(f"best={best.value:.4f} (trial {best.number})")
+        if self.durations:
+            mean = sum(self.durations) / len(self.durations)
+            parts.append(f"{self.durations[-1]:.1f} s (mean {mean:.1f} s/trial)")
+        print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
+
+
+class DashboardUpdater:
+    """Refresh the study's optuna-dashboard graphs after each complete trial, if installed."""
+
+    def __init__(self) -> None:
+        self.enabled = importlib.util.find_spec("optuna_dashboard") is not None
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if not self.enabled or trial.state != TrialState.COMPLETE:
+            return
+        try:
+            from optuna_amoeba.visualization.dashboard import update_study_dashboard
+
+            update_study_dashboard(study)
+        except ImportError as error:
+            self.enabled = False
+            _logger.warning(f"optuna-dashboard graphs not updated: {error}")
+
+
+def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> AgingEvolutionSampler:
+    """The sampler; a continued study offsets ``--seed`` by its trial count so that a rerun
+    does not replay the random draws of the first run."""
+    options: dict[str, int] = {}
+    if args.population_size is not None:
+        options["population_size"] = args.population_size
+    if args.sample_size is not None:
+        options["sample_size"] = args.sample_size
+    elif args.population_size is not None:
+        options["sample_size"] = max(1, args.population_size // 2)
+    if args.n_startup_trials is not None:
+        options["n_startup_trials"] = args.n_startup_trials
+    if args.seed is not None:
+        options["seed"] = (args.seed + num_existing_trials) % 2**32
+    try:
+        return AgingEvolutionSampler(**options)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise UsageError(f"sampler: {error}") from None
+
+
+def _best_trial(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def _existing_study(
+    storage: optuna.storages.BaseStorage, study_name: str, config: dict[str, Any]
+) -> optuna.Study | None:
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return None
+    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
+        raise UsageError(
+            f"study {study_name!r} exists but does not maximise one value; "
+            "use another --study-name"
+        )
+    stored = study.user_attrs.get(SEARCH_CONFIG_ATTR)
+    if isinstance(stored, dict) and stored != config:
+        changed = ", ".join(
+            f"{key} {stored.get(key)!r} (now {value!r})"
+            for key, value in config.items()
+            if stored.get(key) != value
+        )
+        raise UsageError(
+            f"study {study_name!r} was searched with other settings: {changed}; "
+            "its trials would not be comparable, use another --study-name"
+        )
+    return study
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_dataset_defaults(args, SEARCH_DEFAULTS)
+    for name, low in (
+        ("n_trials", 1),
+        ("epochs", 1),
+        ("cells", 1),
+        ("filters", 1),
+        ("batch_size", 1),
+        ("val_size", 0),
+        ("population_size", 1),
+        ("sample_size", 1),
+        ("n_startup_trials", 1),
+        ("seed", 0),
+        ("heartbeat", 1),
+        ("limit_train_batches", 1),
+        ("cpu_threads", 1),
+    ):
+        check_int(args, name, low)
+    if args.learning_rate <= 0 or args.weight_decay < 0 or not 0 <= args.label_smoothing < 1:
+        raise UsageError(
+            "--learning-rate must be > 0, --weight-decay >= 0 and --label-smoothing in [0, 1), "
+            f"got {args.learning_rate}, {args.weight_decay} and {args.label_smoothing}"
+        )
+    _make_sampler(args, num_existing_trials=0)  # refuse bad sampler options before any I/O
+    pruner: optuna.pruners.BasePruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=args.epochs // 2)
+        if args.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    if not args.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_name = args.study_name or f"amoeba-{args.dataset}"
+    config = _search_config(args)
+
+    storage = open_storage(args.storage, args.heartbeat)
+    study = _existing_study(storage, study_name, config)
+    num_existing_trials = 0
+    if study is not None:
+        num_existing_trials = len(study.get_trials(deepcopy=False))
+        complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if complete >= args.n_trials:
+            print(
+                f"study {study_name!r} already has {complete} complete trials "
+                f"(--n-trials {args.n_trials}); nothing to run"
+            )
+            _print_best(study, args)
+            return 0
+
+    if args.cpu_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.cpu_threads)
+    datamodule = prepare_data(
+        args.dataset,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        val_size=args.val_size,
+        seed=args.seed or 0,
+        download=not args.no_download,
+    )
+
+    if study is None:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=study_name,
+            direction="maximize",
+            load_if_exists=True,
+        )
+        if SEARCH_CONFIG_ATTR not in study.user_attrs:
+            study.set_user_attr(SEARCH_CONFIG_ATTR, config)
+    study.sampler = _make_sampler(args, num_existing_trials=num_existing_trials)
+    study.pruner = pruner
+
+    artifact_store = None
+    if args.artifact_dir:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        os.makedirs(args.artifact_dir, exist_ok=True)
+        artifact_store = FileSystemArtifactStore(args.artifact_dir)
+
+    from lightning_modules.objective import make_objective
+
+    objective = make_objective(
+        dataset=datamodule,
+        epochs=args.epochs,
+        num_cells=args.cells,
+        num_filters=args.filters,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        accelerator=args.accelerator,
+        limit_train_batches=args.limit_train_batches,
+        seed=args.seed,
+        artifact_store=artifact_store,
+        quiet=not args.verbose,
+    )
+    print(
+        f"searching {study_name!r} in {mask_password(args.storage)}: {args.dataset}, "
+        f"N={args.cells}, F={args.filters}, {args.epochs} epochs per trial, "
+        f"until {args.n_trials} trials are complete",
+        flush=True,
+    )
+    start = time.monotonic()
+    try:
+        study.optimize(
+            objective,
+            callbacks=[
+                optuna.study.MaxTrialsCallback(args.n_trials, states=(TrialState.COMPLETE,)),
+                ProgressDisplay(args.n_trials),
+                DashboardUpdater(),
+            ],
+            gc_after_trial=True,
+        )
+    except KeyboardInterrupt:
+        print("interrupted; run the same command to continue the study", file=sys.stderr)
+        return 130
+    print(f"done in {time.monotonic() - start:.0f} s")
+    _print_best(study, args)
+    return 0
+
+
+def _print_best(study: optuna.Study, args: argparse.Namespace) -> None:
+    best = _best_trial(study)
+    if best is None or best.value is None:
+        print("no complete trial yet")
+        return
+    params = best.user_attrs.get("params")
+    size = f", {params:,} parameters" if isinstance(params, int) else ""
+    print(f"best trial {best.number}: val_acc={best.value:.4f}{size}")
+    print(f"best genotype: {trial_genotype(best)}")
+    if args.artifact_dir:
+        print(
+            "cell pictures: optuna-dashboard "
+            f"{mask_password(args.storage)} --artifact-dir {args.artifact_dir}"
+        )

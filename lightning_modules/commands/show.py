@@ -1,0 +1,71 @@
+"""``optuna-amoeba show``: the best trials of a search, with pictures of their cells."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from lightning_modules.commands._common import check_int
+from lightning_modules.commands._common import load_study
+from lightning_modules.commands._common import open_storage
+from lightning_modules.commands._common import trial_genotype
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", default="sqlite:///amoeba.db", help="(default: %(default)s)")
+    parser.add_argument("--study-name", help="(default: the storage's only study)")
+    parser.add_argument(
+        "--top", type=int, default=5, help="how many trials (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--output-dir",
+        default="cells",
+        help="where the cell pictures go, one PNG per trial (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    check_int(args, "top", 1)
+    storage = open_storage(args.storage)
+    study = load_study(storage, args.study_name, args.storage)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not trials:
+        print(f"study {study.study_name!r} has no complete trial yet")
+        return 0
+    best = sorted(trials, key=lambda trial: (-(trial.value or 0.0), trial.number))[: args.top]
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from optuna_amoeba.visualization import plot_cell
+
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"study {study.study_name!r}: {len(trials)} complete trials, "
+        f"the best {len(best)} by validation accuracy"
+    )
+    for rank, trial in enumerate(best, start=1):
+        genotype = trial_genotype(trial)
+        params = trial.user_attrs.get("params")
+        flops = trial.user_attrs.get("flops")
+        seconds = trial.user_attrs.get("train_seconds")
+        details = [f"val_acc={trial.value:.4f}"]
+        if isinstance(params, int):
+            details.append(f"{params:,} params")
+        if isinstance(flops, int):
+            details.append(f"{flops / 1e6:,.1f} MFLOPs")
+        if isinstance(seconds, (int, float)):
+            details.append(f"{seconds:.0f} s")
+        picture = output_dir / f"trial_{trial.number:05d}.png"
+        figure = plot_cell(genotype)
+        figure.savefig(picture, dpi=120)
+        plt.close(figure)
+        print(f"{rank}. trial {trial.number}: {', '.join(details)}")
+        print(f"   {genotype}")
+        print(f"   cells: {picture}")
+    return 0

@@ -1,0 +1,175 @@
+"""The LightningModule that trains the network of one genotype."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_modules.network import NASNetwork
+from optuna_amoeba.nasnet import Genotype
+
+
+class NASNetModule(pl.LightningModule):
+    """Train and evaluate :class:`~lightning_modules.network.NASNetwork` for one genotype.
+
+    The genotype is kept as text in the hyperparameters, so
+    ``NASNetModule.load_from_checkpoint(path)`` rebuilds the network. Optimisation follows
+    the paper (Real et al. 2019, Methods Details): SGD with momentum 0.9, L2 weight decay
+    5e-4 (not on batch-norm and bias parameters), initial learning rate 0.024 with cosine
+    decay per step to ``min_learning_rate``. Validation and test share one step and log
+    ``{stage}_loss`` and ``{stage}_acc`` (torchmetrics accuracy).
+
+    Args:
+        genotype: The genotype, as text (``str(genotype)``) or a
+            :class:`~optuna_amoeba.nasnet.Genotype`.
+        num_cells: N, normal cells per stack.
+        num_filters: F, filters in the first stack.
+        num_classes: Number of classes.
+        in_channels: Image channels.
+        image_size: Image height and width.
+        stem_multiplier: Stem width as a multiple of F.
+        drop_path_keep_prob: Final scheduled drop-path keep probability; 1 disables it.
+        auxiliary_weight: Weight of the auxiliary head's loss; 0 builds no auxiliary head
+            (paper, full-size training: half the main loss, 0.5).
+        dropout: Dropout before the classifier.
+        learning_rate: Initial learning rate.
+        min_learning_rate: Learning rate at the end of the cosine decay.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay on convolution and linear weights.
+        label_smoothing: Label smoothing of the training loss, in ``[0, 1)``.
+        channels_last: Use the channels-last memory format; ``None``: on CUDA only.
+    """
+
+    def __init__(
+        self,
+        *,
+        genotype: str | Genotype,
+        num_cells: int,
+        num_filters: int,
+        num_classes: int,
+        in_channels: int = 3,
+        image_size: int = 32,
+        stem_multiplier: int = 3,
+        drop_path_keep_prob: float = 1.0,
+        auxiliary_weight: float = 0.0,
+        dropout: float = 0.0,
+        learning_rate: float = 0.024,
+        min_learning_rate: float = 0.0,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        label_smoothing: float = 0.0,
+        channels_last: bool | None = None,
+    ) -> None:
+        super().__init__()
+        parsed = genotype if isinstance(genotype, Genotype) else Genotype.parse(genotype)
+        genotype = str(parsed)
+        for name, value in (
+            ("learning_rate", learning_rate),
+            ("min_learning_rate", min_learning_rate),
+            ("momentum", momentum),
+            ("weight_decay", weight_decay),
+            ("auxiliary_weight", auxiliary_weight),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.save_hyperparameters()
+        self.network = NASNetwork(
+            parsed,
+            num_cells=num_cells,
+            num_filters=num_filters,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            image_size=image_size,
+            stem_multiplier=stem_multiplier,
+            drop_path_keep_prob=drop_path_keep_prob,
+            auxiliary_head=auxiliary_weight > 0,
+            dropout=dropout,
+        )
+        self.train_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.eval_loss = nn.CrossEntropyLoss()
+        self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
+        self.test_accuracy = MulticlassAccuracy(num_classes, average="micro")
+
+    @property
+    def genotype(self) -> Genotype:
+        return self.network.genotype
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        output = self.network(images)
+        logits: torch.Tensor = output[0] if isinstance(output, tuple) else output
+        return logits
+
+    def on_fit_start(self) -> None:
+        channels_last = self.hparams["channels_last"]
+        if channels_last is None:
+            channels_last = self.device.type == "cuda"
+        if channels_last:
+            self.network.to(memory_format=torch.channels_last)
+
+    def _progress(self) -> float:
+        total = self.trainer.estimated_stepping_batches
+        if not total or total == float("inf"):
+            return 0.0
+        return min(1.0, self.global_step / float(total))
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
+        images, labels = batch
+        self.network.drop_path_progress = self._progress()
+        output = self.network(images)
+        if isinstance(output, tuple):
+            logits, auxiliary_logits = output
+            loss = self.train_loss(logits, labels) + self.hparams[
+                "auxiliary_weight"
+            ] * self.train_loss(auxiliary_logits, labels)
+        else:
+            logits = output
+            loss = self.train_loss(logits, labels)
+        self.train_accuracy(logits, labels)
+        self.log("train_loss", loss, prog_bar=True)
+        self.log("train_acc", self.train_accuracy, on_step=False, on_epoch=True)
+        return loss
+
+    def _shared_eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        images, labels = batch
+        logits = self(images)
+        accuracy = self.val_accuracy if stage == "val" else self.test_accuracy
+        accuracy(logits, labels)
+        self.log(f"{stage}_loss", self.eval_loss(logits, labels), sync_dist=True)
+        self.log(f"{stage}_acc", accuracy, prog_bar=True)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_eval_step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._shared_eval_step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
+        for parameter in self.network.parameters():
+            (decay if parameter.ndim > 1 else no_decay).append(parameter)
+        optimizer = torch.optim.SGD(
+            [
+                {"params": decay, "weight_decay": self.hparams["weight_decay"]},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=self.hparams["learning_rate"],
+            momentum=self.hparams["momentum"],
+        )
+        total_steps = self.trainer.estimated_stepping_batches
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer,
+            T_max=max(1, int(total_steps)),
+            eta_min=self.hparams["min_learning_rate"],
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+import subprocess
+import sys
+
+import optuna
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import TrialState
+import pytest
+import torch
+
+from lightning_modules.cli import main
+from optuna_amoeba.nasnet import AMOEBANET_A
+from optuna_amoeba.nasnet import Genotype
+from optuna_amoeba.nasnet import NASNET_A
+from optuna_amoeba.nasnet import search_space
+
+
+TINY = [
+    "--dataset",
+    "digits",
+    "--epochs",
+    "1",
+    "--cells",
+    "1",
+    "--filters",
+    "4",
+    "--batch-size",
+    "32",
+    "--limit-train-batches",
+    "2",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    verbosity = optuna.logging.get_verbosity()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(verbosity)
+
+
+def _studies(url: str) -> list[str]:
+    return [summary.study_name for summary in optuna.get_all_study_summaries(url)]
+
+
+def test_search_runs_continues_and_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    search = ["search", *TINY, "--storage", url, "--seed", "0", "--study-name", "s"]
+    assert main([*search, "--n-trials", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "[1/2 complete, 0 pruned]  trial 0 complete  val_acc=" in out
+    assert "[2/2 complete, 0 pruned]  trial 1 complete" in out
+    assert "best genotype: normal: " in out
+
+    study = optuna.load_study(study_name="s", storage=url)
+    assert [t.number for t in study.trials] == [0, 1]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    for trial in study.trials:
+        Genotype.parse(trial.user_attrs["genotype"])
+        artifacts = get_all_artifact_meta(trial, storage=study._storage)
+        assert [a.artifact_id for a in artifacts] == [trial.user_attrs["cell_picture_artifact"]]
+        assert (tmp_path / "artifacts" / artifacts[0].artifact_id).is_file()
+
+    assert main([*search, "--n-trials", "3"]) == 0
+    study = optuna.load_study(study_name="s", storage=url)
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert study.trials[2].state == TrialState.COMPLETE
+    assert study.trials[2].params not in (study.trials[0].params, study.trials[1].params)
+    assert "[3/3 complete, 0 pruned]  trial 2 complete" in capsys.readouterr().out
+
+    assert main([*search, "--n-trials", "3"]) == 0
+    assert "already has 3 complete trials (--n-trials 3); nothing to run" in (
+        capsys.readouterr().out
+    )
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 3
+
+    assert main(["show", "--storage", url, "--top", "2", "--output-dir", "pictures"]) == 0
+    out = capsys.readouterr().out
+    best = sorted(study.trials, key=lambda t: (-(t.value or 0.0), t.number))[:2]
+    for rank, trial in enumerate(best, start=1):
+        picture = tmp_path / "pictures" / f"trial_{trial.number:05d}.png"
+        assert f"{rank}. trial {trial.number}: val_acc={trial.value:.4f}" in out
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list((tmp_path / "pictures").iterdir())) == 2
+
+    # Another setting would make the trials incomparable: refused, nothing run.
+    assert main([*search, "--n-trials", "4", "--filters", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "study 's' was searched with other settings: filters 4 (now 8)" in err
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 3
+
+
+def test_train_checkpoints_resumes_and_trains_a_study_best(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = ["train", *TINY, "--accelerator", "cpu", "--checkpoint-dir", "ckpt"]
+    assert main([*train, "--genotype", "amoebanet_a"]) == 0
+    out = capsys.readouterr().out
+    assert f"training {AMOEBANET_A}" in out
+    assert "test accuracy after 1 epochs: " in out
+    last = tmp_path / "ckpt" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 2
+
+    assert main([*train, "--genotype", "amoebanet_a", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming from {Path('ckpt') / 'last.ckpt'}" in out
+    assert "test accuracy after 2 epochs: " in out
+    assert torch.load(last, weights_only=False)["global_step"] == 4
+
+    assert main([*train, "--genotype", "nasnet_a", "--epochs", "3"]) == 2
+    assert "trains another model (genotype differ)" in capsys.readouterr().err
+
+    url = f"sqlite:///{tmp_path / 'found.db'}"
+    study = optuna.create_study(study_name="found", storage=url, direction="maximize")
+    for value, genotype in ((0.5, AMOEBANET_A), (0.4, NASNET_A)):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=genotype.to_params(),
+                distributions=search_space(),
+                value=value,
+            )
+        )
+    assert main([*train, "--from-study", "--storage", url, "--checkpoint-dir", "c2"]) == 0
+    assert "training normal: avg_pool_3x3(h0) + max_pool_3x3(h0)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+        (["search", *TINY, "--cells", "0"], "--cells must be >= 1, got 0"),
+        (["search", *TINY, "--n-trials", "0"], "--n-trials must be >= 1, got 0"),
+        (
+            ["search", *TINY, "--population-size", "4", "--sample-size", "9"],
+            r"sampler: sample_size must be an int in [1, 4], got 9",
+        ),
+        (
+            ["search", "--dataset", "cifar10", "--data-dir", "missing", "--no-download"],
+            "cannot load cifar10 from missing (and --no-download was given): RuntimeError: "
+            "Dataset not found or corrupted",
+        ),
+        (["train", "--genotype", "normal: warp(h0) + identity(h1)"], "--genotype must be"),
+        (["train", "--genotype", "amoebanet_a", "--devices", "two"], "--devices must be"),
+        (["show", "--study-name", "nope"], "no study named 'nope'"),
+        (["show", "--top", "0"], "--top must be >= 1, got 0"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_no_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main([*argv, "--storage", url]))
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+    if (tmp_path / "bad.db").exists():
+        assert _studies(url) == []
+
+
+def test_unreachable_storage_is_reported_without_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql+psycopg2://amoeba:s3cret@127.0.0.1:1/amoeba"
+    assert main(["search", *TINY, "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("optuna-amoeba search: error: cannot open storage ")
+    assert "amoeba:***@127.0.0.1:1" in err
+    assert "s3cret" not in err
+
+
+def test_console_script_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lightning_modules.cli", "search", "--filters", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "optuna-amoeba search: error: --filters must be >= 1, got 0\n"
+    assert not list(tmp_path.iterdir())
+
+
+def test_help_does_not_load_torch() -> None:
+    code = (
+        "import sys\n"
+        "from lightning_modules.cli import main\n"
+        "try:\n"
+        "    main(['search', '--help'])\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0\n"
+        "assert 'torch' not in sys.modules and 'lightning' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--n-trials N_TRIALS" in result.stdout
+
+
+def test_search_refuses_a_study_that_minimises(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    optuna.create_study(study_name="loss", storage=url, direction="minimize")
+    assert main(["search", *TINY, "--storage", url, "--study-name", "loss"]) == 2
+    err = capsys.readouterr().err
+    assert "study 'loss' exists but does not maximise one value" in err
+    assert optuna.load_study(study_name="loss", storage=url).trials == []

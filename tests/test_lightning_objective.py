@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import TrialState
+import pytest
+import torch
+
+from lightning_modules.data import DigitsDataModule
+from lightning_modules.objective import make_objective
+from optuna_amoeba.nasnet import Genotype
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def _tiny_objective(**options: object) -> object:
+    settings: dict[str, object] = {
+        "dataset": DigitsDataModule(batch_size=32),
+        "epochs": 2,
+        "num_cells": 1,
+        "num_filters": 4,
+        "batch_size": 32,
+        "limit_train_batches": 2,
+        "accelerator": "cpu",
+        "seed": 0,
+    }
+    settings.update(options)
+    return make_objective(**settings)  # type: ignore[arg-type]
+
+
+def test_trial_records_genotype_size_time_and_cell_picture(tmp_path: Path) -> None:
+    store = FileSystemArtifactStore(tmp_path / "artifacts")
+    (tmp_path / "artifacts").mkdir()
+    study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    study.optimize(_tiny_objective(artifact_store=store), n_trials=1)  # type: ignore[arg-type]
+
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert 0.0 <= trial.value <= 1.0  # type: ignore[operator]
+    assert sorted(trial.intermediate_values) == [0, 1]
+    assert trial.intermediate_values[1] == trial.value
+    genotype = Genotype.parse(trial.user_attrs["genotype"])
+    assert genotype == Genotype.from_params(trial.params)
+    assert trial.user_attrs["params"] > 1000
+    assert trial.user_attrs["flops"] > trial.user_attrs["params"]
+    assert trial.user_attrs["train_seconds"] > 0
+
+    artifacts = get_all_artifact_meta(trial, storage=study._storage)
+    assert len(artifacts) == 1
+    assert artifacts[0].artifact_id == trial.user_attrs["cell_picture_artifact"]
+    assert artifacts[0].mimetype == "image/png"
+    with store.open_reader(artifacts[0].artifact_id) as reader:
+        assert reader.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pruned_trial_is_pruned_after_its_first_report() -> None:
+    study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    study.optimize(_tiny_objective(), n_trials=1)  # type: ignore[arg-type]
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]
+    assert trial.user_attrs["train_seconds"] > 0
+
+
+def test_same_seed_trains_the_same_trial() -> None:
+    values = []
+    for _ in range(2):
+        study = optuna.create_study(
+            direction="maximize", sampler=optuna.samplers.RandomSampler(seed=4)
+        )
+        study.optimize(_tiny_objective(epochs=1, pruning=False), n_trials=1)  # type: ignore[arg-type]
+        values.append((study.trials[0].params, study.trials[0].value))
+    assert values[0] == values[1]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("epochs", 0, "epochs must be an int >= 1, got 0"),
+        ("num_cells", 0, "num_cells must be an int >= 1, got 0"),
+        ("seed", -1, "seed must be an int >= 0, got -1"),
+        ("dataset", "imagenet", "dataset must be one of cifar10, digits; got 'imagenet'"),
+        ("operations", ["identity", "conv_9x9"], "operations must be a non-empty subset of"),
+    ],
+)
+def test_make_objective_rejects_bad_arguments(option: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _tiny_objective(**{option: value})
