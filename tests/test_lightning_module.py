@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -14,12 +13,7 @@ from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import NASNET_A
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _module(**options: object) -> NASNetModule:

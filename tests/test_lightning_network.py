@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import optuna
 import pytest
@@ -23,14 +21,7 @@ from optuna_amoeba.nasnet import OPERATIONS
 from optuna_amoeba.nasnet import search_space
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny convolutions gain nothing from threads, and on a shared 2-core machine the
-    # spinning of oversubscribed threads slows them down by an order of magnitude.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_genotypes(count: int, seed: int) -> list[Genotype]:

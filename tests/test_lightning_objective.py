@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -8,19 +7,13 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 import pytest
-import torch
 
 from lightning_modules.data import DigitsDataModule
 from lightning_modules.objective import make_objective
 from optuna_amoeba.nasnet import Genotype
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _AlwaysPrune(optuna.pruners.BasePruner):

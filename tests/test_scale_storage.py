@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import os
 from pathlib import Path
 import random
@@ -10,7 +9,6 @@ import string
 import sys
 import traceback
 import uuid
-import warnings
 
 import optuna
 from optuna.storages import RDBStorage
@@ -24,14 +22,7 @@ from optuna_amoeba import open_storage
 SECRET = "s3cr3t-Pa55"
 
 
-@pytest.fixture(autouse=True)
-def _quiet_optuna() -> Iterator[None]:
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
-    optuna.logging.set_verbosity(verbosity)
+pytestmark = pytest.mark.usefixtures("quiet_optuna")
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,6 @@ import sys
 import time
 from typing import Any
 import uuid
-import warnings
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -28,6 +27,9 @@ import pytest
 from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import open_storage
 from optuna_amoeba import PARENT_KEY
+
+
+pytestmark = pytest.mark.usefixtures("quiet_optuna")
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -222,16 +224,6 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "redis":
         return str(request.getfixturevalue("redis_url"))
     return f"journal://{tmp_path / 'study.log'}"
-
-
-@pytest.fixture(autouse=True)
-def _quiet_optuna() -> Iterator[None]:
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
-    optuna.logging.set_verbosity(verbosity)
 
 
 def test_eight_workers_evolve_one_population(storage_url: str, tmp_path: Path) -> None:

@@ -1,0 +1,387 @@
+"""Aggregate a comparison's run files into a table, a plot and a summary.
+
+``python -m benchmarks.report DIR`` rebuilds ``DIR/README.md``, ``DIR/regret.png`` and
+``DIR/summary.json`` from ``DIR/meta.json`` and ``DIR/runs/``.
+
+Regret of a run after ``n`` evaluations: the reference value minus the *true* value of the
+incumbent, the trial with the best *observed* value among the first ``n`` (for noise-free
+problems the two values are equal). The reference is the problem's optimum when known (the
+NATS-Bench table's best entry), otherwise the best true value any run of the comparison
+reached (the synthetic and training problems).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+import json
+import math
+from pathlib import Path
+import sys
+from typing import Any
+
+import numpy as np
+
+from benchmarks.problems import ProblemSpec
+from benchmarks.runner import load_run
+from benchmarks.runner import run_path
+from benchmarks.samplers import SamplerSpec
+
+
+FOUND_TOLERANCE = 1e-6
+PLOT_FILE = "regret.png"
+SUMMARY_FILE = "summary.json"
+README_FILE = "README.md"
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Runs of several samplers on one problem over the same seeds."""
+
+    meta: dict[str, Any]
+    labels: list[str]
+    seeds: list[int]
+    checkpoints: list[int]
+    regret: dict[str, np.ndarray]  # label -> (seeds, n_trials)
+    wall_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
+    sampler_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
+    reference: float
+    reference_known: bool
+    unit: str
+    regret_floor: float
+
+
+def load_comparison(out_dir: Path) -> Comparison:
+    """Read ``meta.json`` and every run it lists.
+
+    Raises:
+        ValueError: ``meta.json`` or a run is missing or does not match.
+    """
+    meta_path = out_dir / META_FILE
+    if not meta_path.is_file():
+        raise ValueError(f"{meta_path} not found: not a comparison folder")
+    meta: dict[str, Any] = json.loads(meta_path.read_text())
+    config = meta["config"]
+    specs = [SamplerSpec.from_json(s) for s in config["samplers"]]
+    seeds = [int(s) for s in config["seeds"]]
+    n_trials = int(config["n_trials"])
+    records: dict[str, list[dict[str, Any]]] = {}
+    for spec in specs:
+        runs = []
+        for seed in seeds:
+            path = run_path(out_dir, spec.label, seed)
+            if not path.is_file():
+                raise ValueError(f"run {path} is missing; rerun the comparison to complete it")
+            record = load_run(path)
+            if len(record["incumbent_true_value"]) != n_trials:
+                raise ValueError(f"run {path} has {len(record['values'])} trials, not {n_trials}")
+            runs.append(record)
+        records[spec.label] = runs
+
+    first = records[specs[0].label][0]
+    optimum = first["optimum"]
+    incumbents = {
+        label: np.array([r["incumbent_true_value"] for r in runs], dtype=float)
+        for label, runs in records.items()
+    }
+    if optimum is None:
+        reference = max(float(values[:, -1].max()) for values in incumbents.values())
+    else:
+        reference = float(optimum)
+    return Comparison(
+        meta=meta,
+        labels=[spec.label for spec in specs],
+        seeds=seeds,
+        checkpoints=[int(c) for c in config["checkpoints"]],
+        regret={label: reference - values for label, values in incumbents.items()},
+        wall_per_trial={
+            label: np.array([r["wall_seconds"] / n_trials for r in runs])
+            for label, runs in records.items()
+        },
+        sampler_per_trial={
+            label: np.array(
+                [1e-6 * float(np.mean(r["sampler_microseconds_per_trial"])) for r in runs]
+            )
+            for label, runs in records.items()
+        },
+        reference=reference,
+        reference_known=optimum is not None,
+        unit=str(first["unit"]),
+        regret_floor=float(first["regret_floor"]),
+    )
+
+
+def _standard_error(values: np.ndarray) -> float:
+    if len(values) < 2:
+        return float("nan")
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def summarize(comparison: Comparison) -> dict[str, Any]:
+    """Every number the table shows, as JSON-ready data."""
+    from scipy.stats import mannwhitneyu
+    from scipy.stats import rankdata
+
+    labels, checkpoints = comparison.labels, comparison.checkpoints
+    at = {label: {c: comparison.regret[label][:, c - 1] for c in checkpoints} for label in labels}
+    samplers: dict[str, Any] = {}
+    for label in labels:
+        final = comparison.regret[label][:, -1]
+        samplers[label] = {
+            "mean_regret": {str(c): float(np.mean(at[label][c])) for c in checkpoints},
+            "se_regret": {str(c): _standard_error(at[label][c]) for c in checkpoints},
+            "found_optimum": float(np.mean(final <= FOUND_TOLERANCE)),
+            "wall_seconds_per_trial": float(np.mean(comparison.wall_per_trial[label])),
+            "sampler_seconds_per_trial": float(np.mean(comparison.sampler_per_trial[label])),
+        }
+    for c in checkpoints:
+        table = np.column_stack([at[label][c] for label in labels])
+        ranks = np.apply_along_axis(rankdata, 1, table)
+        for index, label in enumerate(labels):
+            samplers[label].setdefault("mean_rank", {})[str(c)] = float(ranks[:, index].mean())
+
+    p_values: dict[str, dict[str, dict[str, float]]] = {}
+    for c in checkpoints:
+        matrix: dict[str, dict[str, float]] = {}
+        for a in labels:
+            matrix[a] = {}
+            for b in labels:
+                if a != b:
+                    test = mannwhitneyu(at[a][c], at[b][c], alternative="two-sided")
+                    matrix[a][b] = float(test.pvalue)
+        p_values[str(c)] = matrix
+    return {
+        "reference": comparison.reference,
+        "reference_known": comparison.reference_known,
+        "unit": comparison.unit,
+        "num_seeds": len(comparison.seeds),
+        "checkpoints": checkpoints,
+        "samplers": samplers,
+        "mann_whitney_p": p_values,
+    }
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
+
+
+def _milliseconds(seconds: float) -> str:
+    milliseconds = 1e3 * seconds
+    return f"{milliseconds:.0f}" if milliseconds >= 100 else f"{milliseconds:.2f}"
+
+
+def _regret_cell(mean: float, se: float) -> str:
+    return f"{mean:.3f} ± {se:.3f}" if math.isfinite(se) else f"{mean:.3f}"
+
+
+def markdown_tables(summary: dict[str, Any]) -> str:
+    """The regret table, the rank table and the p-value tables."""
+    checkpoints = summary["checkpoints"]
+    samplers = summary["samplers"]
+    labels = list(samplers)
+    head = (
+        ["sampler"]
+        + [f"regret @{c}" for c in checkpoints]
+        + ["found optimum", f"mean rank @{checkpoints[-1]}", "wall ms/trial", "sampler ms/trial"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in labels:
+        row = samplers[label]
+        cells = [f"`{label}`"]
+        cells += [
+            _regret_cell(row["mean_regret"][str(c)], row["se_regret"][str(c)]) for c in checkpoints
+        ]
+        cells += [
+            f"{row['found_optimum']:.0%}",
+            f"{row['mean_rank'][str(checkpoints[-1])]:.2f}",
+            _milliseconds(row["wall_seconds_per_trial"]),
+            _milliseconds(row["sampler_seconds_per_trial"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    lines += ["", "Mean rank per seed (1 = lowest regret; ties share the mean rank):", ""]
+    lines.append("| sampler | " + " | ".join(f"@{c}" for c in checkpoints) + " |")
+    lines.append("|" + "---|" * (len(checkpoints) + 1))
+    for label in labels:
+        ranks = samplers[label]["mean_rank"]
+        lines.append(
+            f"| `{label}` | " + " | ".join(f"{ranks[str(c)]:.2f}" for c in checkpoints) + " |"
+        )
+
+    if len(labels) > 1:
+        first = labels[0]
+        lines += [
+            "",
+            f"Two-sided Mann-Whitney U p-values of `{first}` against each other sampler "
+            "(regret over seeds; which side has the lower mean regret in brackets):",
+            "",
+            f"| `{first}` vs | " + " | ".join(f"@{c}" for c in checkpoints) + " |",
+            "|" + "---|" * (len(checkpoints) + 1),
+        ]
+        for other in labels[1:]:
+            cells = []
+            for c in checkpoints:
+                p = summary["mann_whitney_p"][str(c)][first][other]
+                mine = samplers[first]["mean_regret"][str(c)]
+                theirs = samplers[other]["mean_regret"][str(c)]
+                side = first if mine < theirs else other if theirs < mine else "equal"
+                cells.append(f"{_p(p)} ({side})")
+            lines.append(f"| `{other}` | " + " | ".join(cells) + " |")
+        if len(labels) > 2:
+            last = str(checkpoints[-1])
+            lines += [
+                "",
+                f"All pairs at {last} evaluations (two-sided Mann-Whitney U p-values):",
+                "",
+                "| | " + " | ".join(f"`{b}`" for b in labels) + " |",
+                "|" + "---|" * (len(labels) + 1),
+            ]
+            for a in labels:
+                row_p = summary["mann_whitney_p"][last][a]
+                cells = [_p(row_p[b]) if b != a else "-" for b in labels]
+                lines.append(f"| `{a}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _problem_title(problem: dict[str, Any]) -> str:
+    title = str(problem["name"])
+    if problem.get("data") and problem["name"].startswith("nats"):
+        title += f" ({Path(problem['data']).name})"
+    if problem.get("noise_sigma"):
+        title += f", noise σ={problem['noise_sigma']:g}"
+    return title
+
+
+def plot_regret(comparison: Comparison, path: Path) -> None:
+    """Mean regret against evaluations with standard-error bands, log y."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    floor = comparison.regret_floor
+    figure, axes = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    for label in comparison.labels:
+        regret = comparison.regret[label]
+        evaluations = np.arange(1, regret.shape[1] + 1)
+        mean = regret.mean(axis=0)
+        se = (
+            regret.std(axis=0, ddof=1) / math.sqrt(len(regret))
+            if len(regret) > 1
+            else np.zeros_like(mean)
+        )
+        (line,) = axes.plot(evaluations, np.maximum(mean, floor), label=label, linewidth=1.6)
+        axes.fill_between(
+            evaluations,
+            np.maximum(mean - se, floor),
+            np.maximum(mean + se, floor),
+            color=line.get_color(),
+            alpha=0.2,
+            linewidth=0,
+        )
+    for checkpoint in comparison.checkpoints:
+        axes.axvline(checkpoint, color="0.85", linewidth=0.8, zorder=0)
+    axes.set_yscale("log")
+    axes.set_xlabel("evaluations")
+    reference = "optimum" if comparison.reference_known else "best value any run reached"
+    axes.set_ylabel(f"mean regret ({reference} − incumbent)\n{comparison.unit}")
+    axes.set_title(
+        f"{_problem_title(comparison.meta['config']['problem'])}\n"
+        f"mean ± s.e. over {len(comparison.seeds)} seeds; regret < {floor:g} drawn at {floor:g}",
+        fontsize=10,
+    )
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend(fontsize=8, loc="upper right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _provenance(meta: dict[str, Any]) -> list[str]:
+    reused = meta.get("runs_reused", 0)
+    earlier = [entry for entry in meta.get("earlier_invocations", []) if entry.get("finished")]
+    if not reused:
+        return []
+    lines = [f"{reused} run(s) were reused from earlier invocations of `benchmarks.compare`:"]
+    lines += [
+        f"- started {entry['started']}, finished {entry['finished']}, git "
+        f"{entry['git_commit']}: `{entry['command']}`"
+        for entry in earlier
+    ]
+    return [*lines, ""]
+
+
+def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
+    meta = comparison.meta
+    config = meta["config"]
+    problem = config["problem"]
+    machine = meta["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+    reference = (
+        f"the optimum of the table, {comparison.reference:.4f}"
+        if comparison.reference_known
+        else f"the best true value any run reached, {comparison.reference:.4f}"
+    )
+    details = [
+        f"`{key}={value}`" for key, value in ProblemSpec.from_json(problem).describe().items()
+    ]
+    lines = [
+        f"# {problem['name']}: {', '.join(comparison.labels)}",
+        "",
+        f"{len(comparison.seeds)} seeds x {config['n_trials']} evaluations; problem "
+        + (", ".join(details) if details else "defaults")
+        + ".",
+        "",
+        "```",
+        meta["command"],
+        "```",
+        "",
+        f"![mean regret vs evaluations]({PLOT_FILE})",
+        "",
+        f"Regret = {reference} − the true value of the incumbent (the trial with the best "
+        f"observed value so far), in {comparison.unit}. Mean ± standard error over seeds. "
+        f"'found optimum': share of runs whose final incumbent has regret 0. Wall and sampler "
+        "time are per trial, averaged over runs (sampler time: inside the sampler's methods).",
+        "",
+        markdown_tables(summary),
+        f"Machine: {machine['cpu_model']} ({machine['cpu_count']} CPUs), {machine['platform']}, "
+        f"--jobs {config['jobs']}. Started {meta['started']}, finished {meta.get('finished')}.",
+        "",
+        f"Versions: {versions}; git {meta['git_commit']}.",
+        "",
+        *_provenance(meta),
+        f"Rebuild this page from the run files: `python -m benchmarks.report {meta['out']}`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out_dir: Path) -> dict[str, Any]:
+    """Write the plot, ``summary.json`` and ``README.md``; return the summary."""
+    comparison = load_comparison(out_dir)
+    summary = summarize(comparison)
+    plot_regret(comparison, out_dir / PLOT_FILE)
+    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
+    (out_dir / README_FILE).write_text(_readme(comparison, summary))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report",
+        description="Rebuild a comparison's plot, table and summary from its run files.",
+    )
+    parser.add_argument("out", type=Path, help="the --out folder of benchmarks.compare")
+    args = parser.parse_args(argv)
+    try:
+        write_report(args.out)
+    except (ValueError, KeyError, json.JSONDecodeError) as error:
+        print(f"benchmarks.report: {error}", file=sys.stderr)
+        return 2
+    print(args.out / README_FILE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
