@@ -168,6 +168,17 @@ class AgingEvolutionSampler(BaseSampler):
         )
         self._plans: dict[frozenset[tuple[str, BaseDistribution]], MutationPlan] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The lock cannot be pickled and the trackers are caches of storage: drop both.
+        state = self.__dict__.copy()
+        del state["_lock"], state["_trackers"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._trackers = weakref.WeakKeyDictionary()
+
     @property
     def population_size(self) -> int:
         return self._population_size

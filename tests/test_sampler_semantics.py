@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import pickle
 from typing import Any
 
 import numpy as np
@@ -358,3 +359,15 @@ def test_bad_arguments_raise_value_errors_naming_them(
 def test_constructor_arguments_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         AgingEvolutionSampler(10)  # type: ignore[misc]
+
+
+def test_pickled_sampler_continues_with_the_same_random_stream() -> None:
+    sampler = AgingEvolutionSampler(population_size=4, sample_size=2, seed=14)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(nasnet_objective, n_trials=10)
+    restored = pickle.loads(pickle.dumps(sampler))
+    copy = optuna.create_study(direction="maximize", sampler=restored)
+    copy.add_trials(study.get_trials())
+    study.optimize(nasnet_objective, n_trials=5)
+    copy.optimize(nasnet_objective, n_trials=5)
+    assert [t.params for t in study.trials[10:]] == [t.params for t in copy.trials[10:]]
