@@ -82,14 +82,20 @@ def test_search_runs_continues_and_shows(
     )
     assert len(optuna.load_study(study_name="s", storage=url).trials) == 3
 
-    assert main(["show", "--storage", url, "--top", "2", "--output-dir", "pictures"]) == 0
+    show = ["show", "--storage", url, "--top", "2", "--output-dir", "pictures"]
+    assert main([*show, "--formats", "png", "svg"]) == 0
     out = capsys.readouterr().out
     best = sorted(study.trials, key=lambda t: (-(t.value or 0.0), t.number))[:2]
+    expected = {"progress.png", "progress.svg"}
     for rank, trial in enumerate(best, start=1):
-        picture = tmp_path / "pictures" / f"trial_{trial.number:05d}.png"
         assert f"{rank}. trial {trial.number}: val_acc={trial.value:.4f}" in out
-        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(list((tmp_path / "pictures").iterdir())) == 2
+        cells = tmp_path / "pictures" / f"trial_{trial.number}_cells.png"
+        assert cells.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        svg = (tmp_path / "pictures" / f"trial_{trial.number}_cells.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+        for kind in ("cells", "lineage"):
+            expected |= {f"trial_{trial.number}_{kind}.png", f"trial_{trial.number}_{kind}.svg"}
+    assert {path.name for path in (tmp_path / "pictures").iterdir()} == expected
 
     # Another setting would make the trials incomparable: refused, nothing run.
     assert main([*search, "--n-trials", "4", "--filters", "8"]) == 2

@@ -22,7 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-dir",
         default="cells",
-        help="where the cell pictures go, one PNG per trial (default: %(default)s)",
+        help="where the pictures go: each trial's cells and lineage, and the study's "
+        "progress (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=("png", "svg", "pdf"),
+        default=["png"],
+        help="picture formats (default: png)",
     )
 
 
@@ -36,15 +44,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     best = sorted(trials, key=lambda trial: (-(trial.value or 0.0), trial.number))[: args.top]
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from optuna_amoeba.visualization import plot_cell
+    from optuna_amoeba.visualization import write_figures
 
     output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    written = write_figures(
+        study, output_dir, formats=args.formats, trials=best, target_name="validation accuracy"
+    )
     print(
         f"study {study.study_name!r}: {len(trials)} complete trials, "
         f"the best {len(best)} by validation accuracy"
@@ -61,11 +66,9 @@ def run(args: argparse.Namespace) -> int:
             details.append(f"{flops / 1e6:,.1f} MFLOPs")
         if isinstance(seconds, (int, float)):
             details.append(f"{seconds:.0f} s")
-        picture = output_dir / f"trial_{trial.number:05d}.png"
-        figure = plot_cell(genotype)
-        figure.savefig(picture, dpi=120)
-        plt.close(figure)
         print(f"{rank}. trial {trial.number}: {', '.join(details)}")
         print(f"   {genotype}")
-        print(f"   cells: {picture}")
+        cells = [str(path) for path in written if path.stem == f"trial_{trial.number}_cells"]
+        print(f"   cells: {', '.join(cells)}")
+    print(f"pictures: {len(written)} files in {output_dir}")
     return 0
