@@ -25,6 +25,7 @@ from benchmarks.problems import build_problem
 from benchmarks.problems import ProblemSpec
 from benchmarks.samplers import SamplerClock
 from benchmarks.samplers import SamplerSpec
+import optuna_amoeba
 
 
 RUN_FORMAT = 1
@@ -42,11 +43,17 @@ class RunTask:
     threads: int = 1  # torch threads for training problems; does not change results
 
     def config(self) -> dict[str, Any]:
+        """What a saved run must match to be reused: a library upgrade (new defaults, a
+        changed algorithm) makes earlier runs stale."""
         return {
             "problem": self.problem.to_json(),
             "sampler": self.sampler.to_json(),
             "seed": self.seed,
             "n_trials": self.n_trials,
+            "libraries": {
+                "optuna": optuna.__version__,
+                "optuna-amoeba": optuna_amoeba.__version__,
+            },
         }
 
 

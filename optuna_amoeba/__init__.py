@@ -11,7 +11,7 @@ from optuna_amoeba._storage import mask_password
 from optuna_amoeba._storage import open_storage
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "MUTATION_KEY",

@@ -82,6 +82,27 @@ def competing_values(trial: FrozenTrial, include_pruned: bool) -> tuple[float, .
 
 
 @dataclass
+class Observations:
+    """The values one parameter assignment has received (single-objective studies)."""
+
+    count: int = 0
+    mean: float = 0.0
+    first: float = math.nan
+    squares: float = 0.0
+
+    def add(self, value: float) -> float:
+        """Take in ``value``; return how much the sum of squared deviations grew."""
+        if self.count == 0:
+            self.first = value
+        self.count += 1
+        delta = value - self.mean
+        self.mean += delta / self.count
+        growth = delta * (value - self.mean)
+        self.squares += growth
+        return growth
+
+
+@dataclass
 class PopulationTracker:
     """Keeps the population of one study up to date.
 
@@ -100,6 +121,10 @@ class PopulationTracker:
     unfinished: set[int] = field(default_factory=set)
     evaluated: set[Hashable] = field(default_factory=set)
     first_trial_id: int | None = None
+    observations: dict[Hashable, Observations] = field(default_factory=dict)
+    identical_repeats: int = 0
+    differing_repeats: int = 0
+    _repeat_squares: float = 0.0
     _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
     _space_counts: Counter[tuple[str, Hashable]] = field(default_factory=Counter)
     _distributions: dict[tuple[str, Hashable], BaseDistribution] = field(default_factory=dict)
@@ -139,6 +164,20 @@ class PopulationTracker:
             if count == size
         }
 
+    def mean_value(self, member: Member) -> float:
+        """The mean of every value ``member``'s parameters have received."""
+        return self.observations[params_key(member.params)].mean
+
+    def evaluation_count(self, member: Member) -> int:
+        """How many eligible trials evaluated ``member``'s parameters."""
+        return self.observations[params_key(member.params)].count
+
+    @property
+    def noise_std(self) -> float:
+        """Pooled standard deviation of repeated evaluations (0 until there are repeats)."""
+        repeats = self.identical_repeats + self.differing_repeats
+        return math.sqrt(self._repeat_squares / repeats) if repeats else 0.0
+
     def running_keys(self, trials: Sequence[FrozenTrial], exclude_number: int) -> set[Hashable]:
         """Parameter keys of trials still running (other than ``exclude_number``)."""
         return {
@@ -155,6 +194,10 @@ class PopulationTracker:
         self.unfinished.clear()
         self.evaluated.clear()
         self.first_trial_id = None
+        self.observations.clear()
+        self.identical_repeats = 0
+        self.differing_repeats = 0
+        self._repeat_squares = 0.0
         self._ranked.clear()
         self._space_counts.clear()
         self._distributions.clear()
@@ -166,6 +209,8 @@ class PopulationTracker:
         if values is None or trial.datetime_complete is None:
             return
         self.num_eligible += 1
+        if len(values) == 1:
+            self._observe(params_key(trial.params), values[0])
         member = Member(
             number=trial.number,
             values=values,
@@ -189,6 +234,16 @@ class PopulationTracker:
                 if self._space_counts[item] == 0:
                     del self._space_counts[item]
                     del self._distributions[item]
+
+    def _observe(self, key: Hashable, value: float) -> None:
+        observations = self.observations.get(key)
+        if observations is None:
+            observations = self.observations[key] = Observations()
+        elif value == observations.first:
+            self.identical_repeats += 1
+        else:
+            self.differing_repeats += 1
+        self._repeat_squares += observations.add(value)
 
     def _rank_key(self, member: Member) -> tuple[Any, ...]:
         age_key = (member.completed_at, member.number)

@@ -15,18 +15,24 @@ def tournament(
     sample_size: int,
     directions: Sequence[StudyDirection],
     rng: np.random.RandomState,
+    fitness: Sequence[float] | None = None,
 ) -> Member:
     """The best of ``sample_size`` members drawn uniformly without replacement.
 
-    Single objective: best value by the study's direction (ties: the earlier draw). Several
+    Single objective: best value by the study's direction (ties: the earlier draw); the
+    value is ``fitness[i]`` for member ``i`` when given (e.g. a mean over repeats). Several
     objectives: lowest non-domination rank over the whole population, then largest crowding
     distance within that front, as NSGA-II ranks.
     """
     size = min(sample_size, len(population))
     drawn = rng.choice(len(population), size=size, replace=False)
-    losses = _losses(population, directions)
     if len(directions) == 1:
-        return population[int(drawn[int(np.argmin(losses[drawn, 0]))])]
+        values = np.array(
+            [member.values[0] for member in population] if fitness is None else fitness
+        )
+        losses = -values if directions[0] == StudyDirection.MAXIMIZE else values
+        return population[int(drawn[int(np.argmin(losses[drawn]))])]
+    losses = _losses(population, directions)
     ranks = non_domination_ranks(losses)
     crowding = crowding_distances(losses, ranks)
     order = np.lexsort((-crowding[drawn], ranks[drawn]))

@@ -85,7 +85,7 @@ def test_random_until_startup_trials_completed_then_evolution() -> None:
     study.optimize(nasnet_objective, n_trials=20)
     kinds = [t.system_attrs[MUTATION_KEY] for t in study.trials]
     assert kinds[:5] == ["random"] * 5
-    assert all(kind in {"hidden_state", "op"} for kind in kinds[5:])
+    assert all(kind in {"hidden_state", "op", "reevaluation"} for kind in kinds[5:])
     # While the population fills up, the tournament draws from all completed trials.
     assert all(t.system_attrs[PARENT_KEY] < t.number for t in study.trials[5:])
 
@@ -99,6 +99,7 @@ def test_nasnet_child_differs_from_parent_by_exactly_one_mutation(
         sample_size=2,
         dedup=False,
         identity_probability=identity_probability,
+        reevaluation_probability=0.0,
         seed=1,
     )
     study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -126,7 +127,9 @@ def test_generic_space_child_changes_one_parameter_within_its_distribution() -> 
         values = [trial._suggest(name, dist) for name, dist in SMALL_SPACE.items()]
         return float(values[1] + np.log(values[2]) + values[3])
 
-    sampler = AgingEvolutionSampler(population_size=4, sample_size=2, dedup=False, seed=2)
+    sampler = AgingEvolutionSampler(
+        population_size=4, sample_size=2, dedup=False, reevaluation_probability=0.0, seed=2
+    )
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=120)
     trials = study.get_trials(deepcopy=False)
@@ -146,7 +149,12 @@ def test_dedup_never_proposes_an_evaluated_child_while_unseen_ones_exist() -> No
     duplicates = {}
     for dedup in (True, False):
         sampler = AgingEvolutionSampler(
-            population_size=2, sample_size=2, n_startup_trials=2, dedup=dedup, seed=4
+            population_size=2,
+            sample_size=2,
+            n_startup_trials=2,
+            dedup=dedup,
+            reevaluation_probability=0.0,
+            seed=4,
         )
         study = optuna.create_study(sampler=sampler)
         study.optimize(objective, n_trials=150)
@@ -163,7 +171,12 @@ def test_dedup_never_proposes_an_evaluated_child_while_unseen_ones_exist() -> No
 def test_aging_false_drops_the_worst_and_aging_drops_the_oldest() -> None:
     def run(aging: bool) -> list[int]:
         sampler = AgingEvolutionSampler(
-            population_size=3, sample_size=3, n_startup_trials=3, aging=aging, seed=0
+            population_size=3,
+            sample_size=3,
+            n_startup_trials=3,
+            aging=aging,
+            reevaluation_probability=0.0,
+            seed=0,
         )
         study = optuna.create_study(direction="maximize", sampler=sampler)
         parents = []
@@ -269,7 +282,12 @@ def test_threads_n_jobs_4_share_one_population() -> None:
         allowed = [t for t in completed if t.datetime_complete <= before][-population_size:]
         allowed += [t for t in completed if before < t.datetime_complete <= after]
         assert child.system_attrs[PARENT_KEY] in {t.number for t in allowed}
-    keys = [tuple(sorted(t.params.items())) for t in children]
+    # Dedup holds across threads; re-evaluations repeat a member on purpose.
+    keys = [
+        tuple(sorted(t.params.items()))
+        for t in children
+        if t.system_attrs[MUTATION_KEY] != "reevaluation"
+    ]
     assert len(set(keys)) == len(keys)
 
 
@@ -281,7 +299,10 @@ def test_lineage_records_random_enqueued_and_mutations() -> None:
     attrs = [(t.system_attrs[PARENT_KEY], t.system_attrs[MUTATION_KEY]) for t in study.trials]
     assert attrs[0] == (None, "enqueued")
     assert attrs[1:3] == [(None, "random"), (None, "random")]
-    assert all(parent is not None and kind in {"hidden_state", "op"} for parent, kind in attrs[3:])
+    assert all(
+        parent is not None and kind in {"hidden_state", "op", "reevaluation"}
+        for parent, kind in attrs[3:]
+    )
 
 
 def test_same_seed_same_trials_and_reseed_changes_them() -> None:
@@ -342,6 +363,7 @@ def test_non_aging_is_refused_for_multi_objective_studies_at_first_ask() -> None
         ({"population_size": 10, "sample_size": 11}, r"sample_size .* \[1, 10\], got 11"),
         ({"identity_probability": -0.1}, r"identity_probability .* \[0, 1\], got -0.1"),
         ({"hidden_state_probability": 1.5}, r"hidden_state_probability .* \[0, 1\], got 1.5"),
+        ({"reevaluation_probability": 1.5}, r"reevaluation_probability .* \[0, 1\], got 1.5"),
         ({"max_dedup_retries": -1}, r"max_dedup_retries must be an int >= 0, got -1"),
         ({"n_startup_trials": 0}, r"n_startup_trials must be an int in \[1, 50\], got 0"),
         ({"n_startup_trials": 51}, r"n_startup_trials .* \[1, 50\], got 51"),
@@ -371,3 +393,122 @@ def test_pickled_sampler_continues_with_the_same_random_stream() -> None:
     study.optimize(nasnet_objective, n_trials=5)
     copy.optimize(nasnet_objective, n_trials=5)
     assert [t.params for t in study.trials[10:]] == [t.params for t in copy.trials[10:]]
+
+
+def noisy_objective(seed: int) -> Any:
+    noise = np.random.RandomState(seed)
+
+    def objective(trial: optuna.Trial) -> float:
+        return nasnet_objective(trial) + float(noise.normal(0.0, 1.0))
+
+    return objective
+
+
+def test_noisy_objective_reevaluates_population_members_at_the_set_rate() -> None:
+    population_size = 10
+    sampler = AgingEvolutionSampler(
+        population_size=population_size, sample_size=5, reevaluation_probability=0.3, seed=15
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(noisy_objective(0), n_trials=300)
+    trials = study.get_trials(deepcopy=False)
+    children = evolved(study)
+    repeats = [t for t in children if t.system_attrs[MUTATION_KEY] == "reevaluation"]
+    assert 0.2 < len(repeats) / len(children) < 0.4
+    for repeat in repeats:
+        parent = trials[repeat.system_attrs[PARENT_KEY]]
+        assert repeat.params == parent.params
+        population = eligible_before(trials, repeat)[-population_size:]
+        assert parent.number in {t.number for t in population}
+    # Children stay new: dedup still applies to everything but re-evaluations.
+    keys = [tuple(sorted(t.params.items())) for t in children if t not in repeats]
+    assert len(set(keys)) == len(keys)
+
+
+def test_reevaluation_stops_on_a_deterministic_objective() -> None:
+    sampler = AgingEvolutionSampler(
+        population_size=10, sample_size=5, reevaluation_probability=1.0, seed=16
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(nasnet_objective, n_trials=60)
+    kinds = [t.system_attrs[MUTATION_KEY] for t in study.trials]
+    # Two repeats that reproduce their first value exactly show the objective is deterministic.
+    assert kinds.count("reevaluation") == 2
+    assert kinds[10:12] == ["reevaluation", "reevaluation"]
+
+
+def test_reevaluation_probability_zero_is_the_paper_algorithm() -> None:
+    sampler = AgingEvolutionSampler(
+        population_size=10, sample_size=5, reevaluation_probability=0.0, seed=17
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(noisy_objective(1), n_trials=100)
+    kinds = {t.system_attrs[MUTATION_KEY] for t in study.trials}
+    assert kinds == {"random", "hidden_state", "op"}
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 100
+
+
+def test_multi_objective_studies_are_not_reevaluated() -> None:
+    sampler = AgingEvolutionSampler(
+        population_size=6, sample_size=3, reevaluation_probability=1.0, seed=18
+    )
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    noise = np.random.RandomState(2)
+    study.optimize(lambda t: (nasnet_objective(t), float(noise.normal())), n_trials=40)
+    assert "reevaluation" not in {t.system_attrs[MUTATION_KEY] for t in study.trials}
+
+
+def tell_fixed(study: optuna.Study, x: str, value: float) -> None:
+    trial = study.ask({"x": CategoricalDistribution(("a", "b", "c", "d"))})
+    assert trial.params["x"] == x
+    study.tell(trial, value)
+
+
+def study_with_values(direction: str, values: list[tuple[str, float]]) -> optuna.Study:
+    study = optuna.create_study(
+        direction=direction,
+        sampler=AgingEvolutionSampler(
+            population_size=10, sample_size=10, n_startup_trials=1, seed=19
+        ),
+    )
+    for x, value in values:
+        study.enqueue_trial({"x": x})
+        tell_fixed(study, x, value)
+    return study
+
+
+def test_tournament_compares_members_by_the_mean_of_their_evaluations() -> None:
+    # "a" had one lucky evaluation (10) and two poor ones: mean 10/3 < 5, "b"'s single value.
+    study = study_with_values("maximize", [("a", 10.0), ("b", 5.0), ("a", 0.0), ("a", 0.0)])
+    sampler = study.sampler
+    assert isinstance(sampler, AgingEvolutionSampler)
+    sampler._reevaluation_probability = 0.0  # the tournament alone, S = P
+    trial = study.ask({"x": CategoricalDistribution(("a", "b", "c", "d"))})
+    assert study._storage.get_trial(trial._trial_id).system_attrs[PARENT_KEY] == 1
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_reevaluation_target_is_the_best_upper_confidence_bound(direction: str) -> None:
+    from optuna_amoeba._population import params_key
+    from optuna_amoeba._population import PopulationTracker
+    from optuna_amoeba._reevaluation import reevaluation_target
+
+    sign = 1.0 if direction == "maximize" else -1.0
+    # "a" is well measured (mean 1.0); "b" was seen once, a little lower; "c" is far worse.
+    values = [("a", 1.2), ("a", 0.8), ("a", 1.0), ("a", 1.0), ("b", 0.95), ("c", 0.5)]
+    study = study_with_values(direction, [(x, sign * value) for x, value in values])
+    tracker = PopulationTracker(
+        population_size=10,
+        aging=True,
+        include_pruned=False,
+        directions=tuple(study.directions),
+    )
+    tracker.update(study.get_trials(deepcopy=False))
+    repeats = np.array([1.2, 0.8, 1.0, 1.0])
+    assert tracker.noise_std == pytest.approx(np.sqrt(((repeats - 1.0) ** 2).sum() / 3))
+    assert tracker.differing_repeats == 3 and tracker.identical_repeats == 0
+    # Upper bounds: a = 1.0 + 0.163 / 2 = 1.08 < b = 0.95 + 0.163 = 1.11.
+    target = reevaluation_target(tracker, study.direction, busy=set())
+    assert target is not None and target.params == {"x": "b"}
+    target = reevaluation_target(tracker, study.direction, busy={params_key({"x": "b"})})
+    assert target is not None and target.params == {"x": "a"} and target.number == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 MUTATION_COLORS: dict[str, str] = {
     "random": "#7f7f7f",
     "enqueued": "#17becf",
+    "reevaluation": "#8c564b",
     "identity": "#bcbd22",
     "hidden_state": "#1f77b4",
     "op": "#ff7f0e",

@@ -31,7 +31,12 @@ def parse_config(text: str) -> dict[str, Any]:
         key, _, raw = item.partition("=")
         value: Any = {"True": True, "False": False}.get(raw, raw)
         if isinstance(value, str):
-            value = float(raw) if "." in raw else int(raw)
+            for parse in (int, float):
+                try:
+                    value = parse(raw)
+                    break
+                except ValueError:
+                    pass
         kwargs[key] = value
     return kwargs
 

@@ -1,0 +1,42 @@
+"""Re-evaluation under noise: which population member to evaluate again."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+import math
+
+from optuna.study import StudyDirection
+
+from optuna_amoeba._population import Member
+from optuna_amoeba._population import params_key
+from optuna_amoeba._population import PopulationTracker
+
+
+def reevaluation_target(
+    tracker: PopulationTracker, direction: StudyDirection, busy: set[Hashable]
+) -> Member | None:
+    """The population's most promising parameters, by an upper confidence bound.
+
+    Each distinct assignment in the population scores its mean value plus one pooled noise
+    standard deviation over the square root of its evaluation count (signs follow
+    ``direction``): an assignment seen once with a high value is checked before a well-
+    measured one of equal mean, and the best-measured one keeps collecting evaluations while
+    it stays ahead. Assignments in ``busy`` (being evaluated now) are skipped. Of the members
+    sharing the winning parameters, the one returned (for lineage) is the last in population
+    order: the newest under aging.
+    """
+    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    noise = tracker.noise_std
+    newest: dict[Hashable, Member] = {}
+    for member in tracker.members:
+        key = params_key(member.params)
+        if key not in busy:
+            newest[key] = member
+    best: Member | None = None
+    best_score = -math.inf
+    for key, member in newest.items():
+        observations = tracker.observations[key]
+        score = sign * observations.mean + noise / math.sqrt(observations.count)
+        if score > best_score:
+            best, best_score = member, score
+    return best
