@@ -43,11 +43,12 @@ class RunTask:
     threads: int = 1  # torch threads for training problems; does not change results
 
     def config(self) -> dict[str, Any]:
-        """What a saved run must match to be reused: a library upgrade (new defaults, a
-        changed algorithm) makes earlier runs stale."""
+        """What a saved run must match to be reused: changed defaults (in the resolved
+        settings) or a library upgrade make earlier runs stale."""
         return {
             "problem": self.problem.to_json(),
             "sampler": self.sampler.to_json(),
+            "sampler_settings": self.sampler.settings(),
             "seed": self.seed,
             "n_trials": self.n_trials,
             "libraries": {

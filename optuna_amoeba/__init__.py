@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from optuna_amoeba import nasnet
+from optuna_amoeba._estimates import MeanEstimate
+from optuna_amoeba._estimates import rank_by_mean
 from optuna_amoeba._sampler import AgingEvolutionSampler
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import MUTATION_STEPS_KEY
@@ -18,7 +20,9 @@ __all__ = [
     "MUTATION_STEPS_KEY",
     "PARENT_KEY",
     "AgingEvolutionSampler",
+    "MeanEstimate",
     "mask_password",
     "nasnet",
     "open_storage",
+    "rank_by_mean",
 ]

@@ -40,6 +40,7 @@ class Member:
     params: dict[str, Any]
     distributions: dict[str, BaseDistribution]
     completed_at: datetime.datetime
+    identity: Hashable  # params_key(params), computed once
 
 
 def distribution_key(distribution: BaseDistribution) -> Hashable:
@@ -166,11 +167,7 @@ class PopulationTracker:
 
     def mean_value(self, member: Member) -> float:
         """The mean of every value ``member``'s parameters have received."""
-        return self.observations[params_key(member.params)].mean
-
-    def evaluation_count(self, member: Member) -> int:
-        """How many eligible trials evaluated ``member``'s parameters."""
-        return self.observations[params_key(member.params)].count
+        return self.observations[member.identity].mean
 
     @property
     def noise_std(self) -> float:
@@ -203,20 +200,22 @@ class PopulationTracker:
         self._distributions.clear()
 
     def _add(self, trial: FrozenTrial) -> None:
+        identity = params_key(trial.params)
         if trial.params:
-            self.evaluated.add(params_key(trial.params))
+            self.evaluated.add(identity)
         values = competing_values(trial, self.include_pruned)
         if values is None or trial.datetime_complete is None:
             return
         self.num_eligible += 1
         if len(values) == 1:
-            self._observe(params_key(trial.params), values[0])
+            self._observe(identity, values[0])
         member = Member(
             number=trial.number,
             values=values,
             params=trial.params,
             distributions=trial.distributions,
             completed_at=trial.datetime_complete,
+            identity=identity,
         )
         key = self._rank_key(member)
         if len(self._ranked) == self.population_size and key <= self._ranked[0][0]:

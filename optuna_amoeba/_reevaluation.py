@@ -8,7 +8,6 @@ import math
 from optuna.study import StudyDirection
 
 from optuna_amoeba._population import Member
-from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
 
 
@@ -29,9 +28,8 @@ def reevaluation_target(
     noise = tracker.noise_std
     newest: dict[Hashable, Member] = {}
     for member in tracker.members:
-        key = params_key(member.params)
-        if key not in busy:
-            newest[key] = member
+        if member.identity not in busy:
+            newest[member.identity] = member
     best: Member | None = None
     best_score = -math.inf
     for key, member in newest.items():

@@ -512,3 +512,32 @@ def test_reevaluation_target_is_the_best_upper_confidence_bound(direction: str) 
     assert target is not None and target.params == {"x": "b"}
     target = reevaluation_target(tracker, study.direction, busy={params_key({"x": "b"})})
     assert target is not None and target.params == {"x": "a"} and target.number == 3
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_rank_by_mean_groups_repeats_and_orders_by_direction(direction: str) -> None:
+    from optuna_amoeba import rank_by_mean
+
+    sign = 1.0 if direction == "maximize" else -1.0
+    values = [("a", 9.0), ("b", 6.0), ("a", 1.0), ("c", 4.0), ("a", 2.0)]
+    study = study_with_values(direction, [(x, sign * value) for x, value in values])
+    failed = study.ask()
+    study.tell(failed, state=TrialState.FAIL)
+    ranked = rank_by_mean(study)
+    # "a" had the best single value (9) but its mean is 4: "b" leads, then "a" ties "c"
+    # on 4 and keeps its first-seen place (the sort is stable).
+    assert [(e.params["x"], e.count) for e in ranked] == [("b", 1), ("a", 3), ("c", 1)]
+    assert ranked[1].mean == pytest.approx(sign * 4.0)
+    assert ranked[1].trial_numbers == (0, 2, 4)
+    assert ranked[1].std_error == pytest.approx(np.std([9.0, 1.0, 2.0], ddof=1) / np.sqrt(3))
+    assert np.isnan(ranked[0].std_error)
+    assert [e.params["x"] for e in rank_by_mean(study, min_evaluations=2)] == ["a"]
+
+
+def test_rank_by_mean_rejects_bad_input() -> None:
+    from optuna_amoeba import rank_by_mean
+
+    with pytest.raises(ValueError, match=r"min_evaluations must be an int >= 1, got 0"):
+        rank_by_mean(optuna.create_study(), min_evaluations=0)
+    with pytest.raises(ValueError, match=r"single-objective study; .* has 2 objectives"):
+        rank_by_mean(optuna.create_study(directions=["minimize", "maximize"]))
