@@ -45,6 +45,8 @@ class Comparison:
     seeds: list[int]
     checkpoints: list[int]
     regret: dict[str, np.ndarray]  # label -> (seeds, n_trials)
+    # Noisy problems: regret of the truly best trial evaluated so far, whichever the incumbent.
+    evaluated_regret: dict[str, np.ndarray] | None
     wall_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
     sampler_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
     reference: float
@@ -90,12 +92,20 @@ def load_comparison(out_dir: Path) -> Comparison:
         reference = max(float(values[:, -1].max()) for values in incumbents.values())
     else:
         reference = float(optimum)
+    evaluated_regret = None
+    if all(r["true_values"] is not None for runs in records.values() for r in runs):
+        evaluated_regret = {
+            label: reference
+            - np.maximum.accumulate(np.array([r["true_values"] for r in runs], float), axis=1)
+            for label, runs in records.items()
+        }
     return Comparison(
         meta=meta,
         labels=[spec.label for spec in specs],
         seeds=seeds,
         checkpoints=[int(c) for c in config["checkpoints"]],
         regret={label: reference - values for label, values in incumbents.items()},
+        evaluated_regret=evaluated_regret,
         wall_per_trial={
             label: np.array([r["wall_seconds"] / n_trials for r in runs])
             for label, runs in records.items()
@@ -136,6 +146,11 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             "wall_seconds_per_trial": float(np.mean(comparison.wall_per_trial[label])),
             "sampler_seconds_per_trial": float(np.mean(comparison.sampler_per_trial[label])),
         }
+        if comparison.evaluated_regret is not None:
+            evaluated = comparison.evaluated_regret[label]
+            samplers[label]["mean_evaluated_regret"] = {
+                str(c): float(np.mean(evaluated[:, c - 1])) for c in checkpoints
+            }
     for c in checkpoints:
         table = np.column_stack([at[label][c] for label in labels])
         ranks = np.apply_along_axis(rankdata, 1, table)
@@ -181,10 +196,13 @@ def markdown_tables(summary: dict[str, Any]) -> str:
     checkpoints = summary["checkpoints"]
     samplers = summary["samplers"]
     labels = list(samplers)
+    final = checkpoints[-1]
+    noisy = "mean_evaluated_regret" in samplers[labels[0]]
     head = (
         ["sampler"]
         + [f"regret @{c}" for c in checkpoints]
-        + ["found optimum", f"mean rank @{checkpoints[-1]}", "wall ms/trial", "sampler ms/trial"]
+        + ([f"best evaluated @{final}"] if noisy else [])
+        + ["found optimum", f"mean rank @{final}", "wall ms/trial", "sampler ms/trial"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label in labels:
@@ -193,6 +211,8 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         cells += [
             _regret_cell(row["mean_regret"][str(c)], row["se_regret"][str(c)]) for c in checkpoints
         ]
+        if noisy:
+            cells.append(f"{row['mean_evaluated_regret'][str(final)]:.3f}")
         cells += [
             f"{row['found_optimum']:.0%}",
             f"{row['mean_rank'][str(checkpoints[-1])]:.2f}",
@@ -344,6 +364,15 @@ def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
         f"observed value so far), in {comparison.unit}. Mean ± standard error over seeds. "
         f"'found optimum': share of runs whose final incumbent has regret 0. Wall and sampler "
         "time are per trial, averaged over runs (sampler time: inside the sampler's methods).",
+        *(
+            [
+                "'best evaluated': mean regret of the truly best trial evaluated so far, "
+                "whichever the incumbent: the gap to the regret column is what noise cost in "
+                "picking the incumbent.",
+            ]
+            if comparison.evaluated_regret is not None
+            else []
+        ),
         "",
         markdown_tables(summary),
         f"Machine: {machine['cpu_model']} ({machine['cpu_count']} CPUs), {machine['platform']}, "

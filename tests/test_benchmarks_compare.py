@@ -134,6 +134,11 @@ def test_noisy_nats_ranks_incumbents_by_observed_value(table_path: Path, tmp_pat
         for seed in range(2)
     }
     np.testing.assert_allclose(noise["amoeba", 0], noise["random", 0], atol=1e-5)
+    # The truly best evaluated trial is never worse than the incumbent chosen by noisy values.
+    summary = json.loads((out / "summary.json").read_text())
+    for row in summary["samplers"].values():
+        assert row["mean_evaluated_regret"]["25"] <= row["mean_regret"]["25"]
+    assert "best evaluated @25" in (out / "README.md").read_text()
     assert not np.allclose(noise["random", 0], noise["random", 1])
     assert 1.0 < float(np.std(np.concatenate(list(noise.values())))) < 3.0
 

@@ -13,7 +13,7 @@ from benchmarks.report import plot_regret
 from benchmarks.report import summarize
 
 
-def _comparison() -> Comparison:
+def _comparison(evaluated: dict[str, np.ndarray] | None = None) -> Comparison:
     # 4 seeds x 3 evaluations; regret at evaluation 3 (the last column) decides the ranks.
     regret = {
         "a": np.array([[2, 1, 0], [2, 2, 0], [3, 1, 1], [2, 2, 0]], dtype=float),
@@ -26,6 +26,7 @@ def _comparison() -> Comparison:
         seeds=[0, 1, 2, 3],
         checkpoints=[1, 3],
         regret=regret,
+        evaluated_regret=evaluated,
         wall_per_trial={k: np.full(4, 0.002) for k in regret},
         sampler_per_trial={k: np.full(4, 0.001) for k in regret},
         reference=10.0,
@@ -59,6 +60,17 @@ def test_tables_show_every_sampler_and_the_better_side() -> None:
     assert "| `b` |" in text and "| `c` |" in text
     p_row = next(line for line in text.splitlines() if line.startswith("| `b` | ") and "(" in line)
     assert "(a)" in p_row  # a has the lower mean regret than b at both checkpoints
+
+
+def test_noisy_comparisons_add_the_best_evaluated_column() -> None:
+    assert "best evaluated" not in markdown_tables(summarize(_comparison()))
+    evaluated = {k: np.zeros((4, 3)) for k in "abc"}
+    evaluated["b"][:, 2] = [1, 0, 1, 0]
+    summary = summarize(_comparison(evaluated))
+    assert summary["samplers"]["b"]["mean_evaluated_regret"] == {"1": 0.0, "3": 0.5}
+    text = markdown_tables(summary)
+    assert "| sampler | regret @1 | regret @3 | best evaluated @3 | found optimum |" in text
+    assert "| `b` | 3.000 ± 0.000 | 1.750 ± 0.479 | 0.500 | 0% |" in text
 
 
 def test_plot_is_written(tmp_path: Path) -> None:

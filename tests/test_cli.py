@@ -149,6 +149,10 @@ def test_train_checkpoints_resumes_and_trains_a_study_best(
             r"sampler: sample_size must be an int in [1, 4], got 9",
         ),
         (
+            ["search", *TINY, "--reevaluation-probability", "1.5"],
+            r"sampler: reevaluation_probability must be a probability in [0, 1], got 1.5",
+        ),
+        (
             ["search", "--dataset", "cifar10", "--data-dir", "missing", "--no-download"],
             "cannot load cifar10 from missing (and --no-download was given): RuntimeError: "
             "Dataset not found or corrupted",
@@ -225,3 +229,26 @@ def test_search_refuses_a_study_that_minimises(
     err = capsys.readouterr().err
     assert "study 'loss' exists but does not maximise one value" in err
     assert optuna.load_study(study_name="loss", storage=url).trials == []
+
+
+def test_search_summary_adds_the_best_mean_of_repeated_trainings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from lightning_modules.commands.search import _print_best
+    from optuna_amoeba import nasnet
+
+    study = optuna.create_study(direction="maximize")
+    amoeba, nasnet_a = nasnet.AMOEBANET_A.to_params(), nasnet.NASNET_A.to_params()
+    for params, value in [(amoeba, 0.99), (nasnet_a, 0.96), (amoeba, 0.91), (nasnet_a, 0.95)]:
+        study.enqueue_trial(params)
+        trial = study.ask()
+        nasnet.suggest_genotype(trial)
+        study.tell(trial, value)
+    args = argparse.Namespace(artifact_dir="", storage="sqlite:///unused.db")
+    _print_best(study, args)
+    out = capsys.readouterr().out
+    # Trial 0 had the single best value; NASNet-A has the best mean over its two trainings.
+    assert "best trial 0: val_acc=0.9900" in out
+    assert "best mean of repeated trainings: val_acc=0.9550 ± 0.0050 over trials 1, 3" in out

@@ -24,6 +24,7 @@ from lightning_modules.commands._common import trial_genotype
 from lightning_modules.commands._common import UsageError
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import mask_password
+from optuna_amoeba import rank_by_mean
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 
 
@@ -97,6 +98,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-startup-trials",
         type=int,
         help="random trials before evolution starts (default: the sampler's, min(10, P))",
+    )
+    parser.add_argument(
+        "--reevaluation-probability",
+        type=float,
+        help="share of evolved trials that retrain a promising architecture to average out "
+        "training noise; 0 for the paper's algorithm (default: the sampler's, 0.3)",
     )
     parser.add_argument(
         "--seed",
@@ -201,7 +208,7 @@ class DashboardUpdater:
 def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> AgingEvolutionSampler:
     """The sampler; a continued study offsets ``--seed`` by its trial count so that a rerun
     does not replay the random draws of the first run."""
-    options: dict[str, int] = {}
+    options: dict[str, float] = {}
     if args.population_size is not None:
         options["population_size"] = args.population_size
     if args.sample_size is not None:
@@ -210,6 +217,8 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
         options["sample_size"] = max(1, args.population_size // 2)
     if args.n_startup_trials is not None:
         options["n_startup_trials"] = args.n_startup_trials
+    if args.reevaluation_probability is not None:
+        options["reevaluation_probability"] = args.reevaluation_probability
     if args.seed is not None:
         options["seed"] = (args.seed + num_existing_trials) % 2**32
     try:
@@ -382,6 +391,14 @@ def _print_best(study: optuna.Study, args: argparse.Namespace) -> None:
     size = f", {params:,} parameters" if isinstance(params, int) else ""
     print(f"best trial {best.number}: val_acc={best.value:.4f}{size}")
     print(f"best genotype: {trial_genotype(best)}")
+    measured = rank_by_mean(study, min_evaluations=2)
+    if measured:
+        top = measured[0]
+        trials = ", ".join(str(number) for number in top.trial_numbers)
+        print(
+            f"best mean of repeated trainings: val_acc={top.mean:.4f} ± {top.std_error:.4f} "
+            f"over trials {trials} (the safer pick under training noise)"
+        )
     if args.artifact_dir:
         print(
             "cell pictures: optuna-dashboard "
