@@ -225,3 +225,24 @@ def test_importing_the_package_does_not_import_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.split() == ["False", "False"]
+
+
+def test_descent_counts_re_evaluations_apart_from_mutations() -> None:
+    from optuna_amoeba.visualization._history import describe_descent
+
+    study = optuna.create_study(direction="maximize")
+    for number, (parent, mutation) in enumerate(
+        [(None, "random"), (0, "param"), (1, "reevaluation"), (2, "param")]
+    ):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": float(number)},
+                distributions={"x": X},
+                value=float(number),
+                system_attrs={PARENT_KEY: parent, MUTATION_KEY: mutation},
+            )
+        )
+    steps = lineage(study, 3)
+    assert [step.mutation for step in steps] == ["random", "param", "reevaluation", "param"]
+    assert describe_descent(steps) == "2 mutations and 1 re-evaluation from founder trial 0"
+    assert describe_descent(steps[:2]) == "1 mutation from founder trial 0"

@@ -21,6 +21,7 @@ from optuna_amoeba._population import competing_values
 from optuna_amoeba._sampler import AgingEvolutionSampler
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import PARENT_KEY
+from optuna_amoeba._sampler import REEVALUATION
 
 
 Target = Callable[[FrozenTrial], float]
@@ -82,6 +83,16 @@ def lineage(study: optuna.Study, trial: FrozenTrial | int) -> list[Step]:
         change = describe_change(chain[index - 1].params, member.params) if index else ""
         steps.append(Step(trial=member, mutation=mutation, change=change))
     return steps
+
+
+def describe_descent(steps: Sequence[Step]) -> str:
+    """``3 mutations from founder trial 0``, counting re-evaluations apart."""
+    repeats = sum(step.mutation == REEVALUATION for step in steps[1:])
+    mutations = len(steps) - 1 - repeats
+    text = f"{mutations} mutation{'' if mutations == 1 else 's'}"
+    if repeats:
+        text += f" and {repeats} re-evaluation{'' if repeats == 1 else 's'}"
+    return f"{text} from founder trial {steps[0].trial.number}"
 
 
 def _format_value(value: Any) -> str:

@@ -6,6 +6,7 @@ from matplotlib.figure import Figure
 import optuna
 from optuna.trial import FrozenTrial
 
+from optuna_amoeba.visualization._history import describe_descent
 from optuna_amoeba.visualization._history import lineage
 from optuna_amoeba.visualization._history import Target
 from optuna_amoeba.visualization._history import target_of
@@ -60,8 +61,7 @@ def plot_lineage(
     figure = Figure(figsize=(_WIDTH, height))
     last = steps[-1].trial
     figure.suptitle(
-        f"Lineage of trial {last.number}: {len(steps) - 1} mutations from founder "
-        f"trial {steps[0].trial.number}",
+        f"Lineage of trial {last.number}: {describe_descent(steps)}",
         fontsize=11,
     )
 

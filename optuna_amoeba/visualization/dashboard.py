@@ -26,6 +26,7 @@ from optuna_amoeba import nasnet
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba.visualization._cell import plot_cell
+from optuna_amoeba.visualization._history import describe_descent
 from optuna_amoeba.visualization._history import lineage
 from optuna_amoeba.visualization._history import population_history
 from optuna_amoeba.visualization._history import population_settings
@@ -267,7 +268,7 @@ def best_note(study: optuna.Study, *, target: Target | None = None) -> str:
         lines += ["Genotype (`nasnet.Genotype.parse` reads it):", "", "```", text, "```"]
     lines += [
         "",
-        f"Lineage: {len(steps) - 1} mutations from founder trial {steps[0].trial.number} "
+        f"Lineage: {describe_descent(steps)} "
         "(the study page's evolution graph draws it; the trial's page shows its cells).",
     ]
     return "\n".join(lines)
