@@ -231,7 +231,7 @@ def test_search_refuses_a_study_that_minimises(
     assert optuna.load_study(study_name="loss", storage=url).trials == []
 
 
-def test_search_summary_adds_the_best_mean_of_repeated_trainings(
+def test_summaries_add_the_mean_of_repeated_trainings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import argparse
@@ -252,3 +252,12 @@ def test_search_summary_adds_the_best_mean_of_repeated_trainings(
     # Trial 0 had the single best value; NASNet-A has the best mean over its two trainings.
     assert "best trial 0: val_acc=0.9900" in out
     assert "best mean of repeated trainings: val_acc=0.9550 ± 0.0050 over trials 1, 3" in out
+
+    url = f"sqlite:///{tmp_path / 'repeats.db'}"
+    copy = optuna.create_study(study_name="repeats", storage=url, direction="maximize")
+    copy.add_trials(study.trials)
+    show = ["show", "--storage", url, "--top", "2", "--output-dir", str(tmp_path / "cells")]
+    assert main(show) == 0
+    out = capsys.readouterr().out
+    assert "1. trial 0: val_acc=0.9900, mean 0.9500 ± 0.0400 over 2 trainings" in out
+    assert "2. trial 1: val_acc=0.9600, mean 0.9550 ± 0.0050 over 2 trainings" in out

@@ -11,6 +11,7 @@ from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import load_study
 from lightning_modules.commands._common import open_storage
 from lightning_modules.commands._common import trial_genotype
+from optuna_amoeba import rank_by_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     best = sorted(trials, key=lambda trial: (-(trial.value or 0.0), trial.number))[: args.top]
 
+    repeated = {
+        number: estimate
+        for estimate in rank_by_mean(study, min_evaluations=2)
+        for number in estimate.trial_numbers
+    }
+
     from optuna_amoeba.visualization import write_figures
 
     output_dir = Path(args.output_dir)
@@ -60,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
         flops = trial.user_attrs.get("flops")
         seconds = trial.user_attrs.get("train_seconds")
         details = [f"val_acc={trial.value:.4f}"]
+        if trial.number in repeated:
+            estimate = repeated[trial.number]
+            details.append(
+                f"mean {estimate.mean:.4f} ± {estimate.std_error:.4f} over {estimate.count} "
+                "trainings of this architecture"
+            )
         if isinstance(params, int):
             details.append(f"{params:,} params")
         if isinstance(flops, int):
