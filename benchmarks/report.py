@@ -47,6 +47,8 @@ class Comparison:
     regret: dict[str, np.ndarray]  # label -> (seeds, n_trials)
     # Noisy problems: regret of the truly best trial evaluated so far, whichever the incumbent.
     evaluated_regret: dict[str, np.ndarray] | None
+    # Noisy problems: regret of the parameter set with the best mean observed value so far.
+    by_mean_regret: dict[str, np.ndarray] | None
     wall_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
     sampler_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
     reference: float
@@ -99,6 +101,13 @@ def load_comparison(out_dir: Path) -> Comparison:
             - np.maximum.accumulate(np.array([r["true_values"] for r in runs], float), axis=1)
             for label, runs in records.items()
         }
+    by_mean_regret = None
+    if all(r.get("mean_incumbent_true_value") for runs in records.values() for r in runs):
+        by_mean_regret = {
+            label: reference
+            - np.array([r["mean_incumbent_true_value"] for r in runs], dtype=float)
+            for label, runs in records.items()
+        }
     return Comparison(
         meta=meta,
         labels=[spec.label for spec in specs],
@@ -106,6 +115,7 @@ def load_comparison(out_dir: Path) -> Comparison:
         checkpoints=[int(c) for c in config["checkpoints"]],
         regret={label: reference - values for label, values in incumbents.items()},
         evaluated_regret=evaluated_regret,
+        by_mean_regret=by_mean_regret,
         wall_per_trial={
             label: np.array([r["wall_seconds"] / n_trials for r in runs])
             for label, runs in records.items()
@@ -150,6 +160,14 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             evaluated = comparison.evaluated_regret[label]
             samplers[label]["mean_evaluated_regret"] = {
                 str(c): float(np.mean(evaluated[:, c - 1])) for c in checkpoints
+            }
+        if comparison.by_mean_regret is not None:
+            by_mean = comparison.by_mean_regret[label]
+            samplers[label]["mean_by_mean_regret"] = {
+                str(c): float(np.mean(by_mean[:, c - 1])) for c in checkpoints
+            }
+            samplers[label]["se_by_mean_regret"] = {
+                str(c): _standard_error(by_mean[:, c - 1]) for c in checkpoints
             }
     for c in checkpoints:
         table = np.column_stack([at[label][c] for label in labels])
@@ -198,10 +216,12 @@ def markdown_tables(summary: dict[str, Any]) -> str:
     labels = list(samplers)
     final = checkpoints[-1]
     noisy = "mean_evaluated_regret" in samplers[labels[0]]
+    by_mean = "mean_by_mean_regret" in samplers[labels[0]]
     head = (
         ["sampler"]
         + [f"regret @{c}" for c in checkpoints]
         + ([f"best evaluated @{final}"] if noisy else [])
+        + ([f"by mean @{final}"] if by_mean else [])
         + ["found optimum", f"mean rank @{final}", "wall ms/trial", "sampler ms/trial"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -213,6 +233,12 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         ]
         if noisy:
             cells.append(f"{row['mean_evaluated_regret'][str(final)]:.3f}")
+        if by_mean:
+            cells.append(
+                _regret_cell(
+                    row["mean_by_mean_regret"][str(final)], row["se_by_mean_regret"][str(final)]
+                )
+            )
         cells += [
             f"{row['found_optimum']:.0%}",
             f"{row['mean_rank'][str(checkpoints[-1])]:.2f}",
@@ -371,6 +397,14 @@ def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
                 "picking the incumbent.",
             ]
             if comparison.evaluated_regret is not None
+            else []
+        ),
+        *(
+            [
+                "'by mean': regret when the incumbent is instead the parameter set with the "
+                "best mean over its evaluations (as `optuna_amoeba.rank_by_mean` ranks them).",
+            ]
+            if comparison.by_mean_regret is not None
             else []
         ),
         "",

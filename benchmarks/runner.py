@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Hashable
 from collections.abc import Sequence
 from concurrent.futures import as_completed
 from concurrent.futures import Future
@@ -26,9 +27,10 @@ from benchmarks.problems import ProblemSpec
 from benchmarks.samplers import SamplerClock
 from benchmarks.samplers import SamplerSpec
 import optuna_amoeba
+from optuna_amoeba._population import params_key
 
 
-RUN_FORMAT = 1
+RUN_FORMAT = 2  # 2: mean_incumbent_true_value
 RUNS_DIR = "runs"
 
 
@@ -69,6 +71,24 @@ def run_path(out_dir: Path, label: str, seed: int) -> Path:
 
 def _round(values: Sequence[float], digits: int) -> list[float]:
     return [round(v, digits) for v in values]
+
+
+def incumbents_by_mean(
+    keys: Sequence[Hashable], observed: Sequence[float], true: Sequence[float]
+) -> list[float]:
+    """After each trial, the true value of the parameter set with the best mean observed value
+    so far (ties: the set evaluated first), as `optuna_amoeba.rank_by_mean` ranks."""
+    totals: dict[Hashable, float] = {}
+    counts: dict[Hashable, int] = {}
+    true_of: dict[Hashable, float] = {}
+    chosen: list[float] = []
+    for key, value, true_value in zip(keys, observed, true, strict=True):
+        totals[key] = totals.get(key, 0.0) + value
+        counts[key] = counts.get(key, 0) + 1
+        true_of.setdefault(key, true_value)
+        best = max(totals, key=lambda k: totals[k] / counts[k])
+        chosen.append(true_of[best])
+    return chosen
 
 
 def execute(task: RunTask) -> dict[str, Any]:
@@ -131,12 +151,16 @@ def execute(task: RunTask) -> dict[str, Any]:
         "true_values": _round(true, 6) if noisy else None,
         "best_observed": _round(best_observed, 6),
         "incumbent_true_value": _round(incumbent_true, 6),
+        "mean_incumbent_true_value": None,
         "true_regret": None,
         "observed_regret": None,
         "wall_seconds": round(total_wall, 4),
         "wall_microseconds_per_trial": [round(1e6 * s) for s in wall_seconds],
         "sampler_microseconds_per_trial": [round(1e6 * s) for s in sampler_seconds],
     }
+    if noisy:
+        keys = [params_key(trial.params) for trial in study.trials]
+        record["mean_incumbent_true_value"] = _round(incumbents_by_mean(keys, observed, true), 6)
     if problem.optimum is not None:
         optimum = problem.optimum
         record["true_regret"] = _round([optimum - v for v in incumbent_true], 6)

@@ -138,7 +138,10 @@ def test_noisy_nats_ranks_incumbents_by_observed_value(table_path: Path, tmp_pat
     summary = json.loads((out / "summary.json").read_text())
     for row in summary["samplers"].values():
         assert row["mean_evaluated_regret"]["25"] <= row["mean_regret"]["25"]
-    assert "best evaluated @25" in (out / "README.md").read_text()
+    assert "best evaluated @25 | by mean @25" in (out / "README.md").read_text()
+    for run in amoeba + random:
+        assert len(run["mean_incumbent_true_value"]) == 25
+        assert set(run["mean_incumbent_true_value"]) <= set(run["true_values"])
     assert not np.allclose(noise["random", 0], noise["random", 1])
     assert 1.0 < float(np.std(np.concatenate(list(noise.values())))) < 3.0
 

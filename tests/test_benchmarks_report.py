@@ -13,7 +13,10 @@ from benchmarks.report import plot_regret
 from benchmarks.report import summarize
 
 
-def _comparison(evaluated: dict[str, np.ndarray] | None = None) -> Comparison:
+def _comparison(
+    evaluated: dict[str, np.ndarray] | None = None,
+    by_mean: dict[str, np.ndarray] | None = None,
+) -> Comparison:
     # 4 seeds x 3 evaluations; regret at evaluation 3 (the last column) decides the ranks.
     regret = {
         "a": np.array([[2, 1, 0], [2, 2, 0], [3, 1, 1], [2, 2, 0]], dtype=float),
@@ -27,6 +30,7 @@ def _comparison(evaluated: dict[str, np.ndarray] | None = None) -> Comparison:
         checkpoints=[1, 3],
         regret=regret,
         evaluated_regret=evaluated,
+        by_mean_regret=by_mean,
         wall_per_trial={k: np.full(4, 0.002) for k in regret},
         sampler_per_trial={k: np.full(4, 0.001) for k in regret},
         reference=10.0,
@@ -71,6 +75,28 @@ def test_noisy_comparisons_add_the_best_evaluated_column() -> None:
     text = markdown_tables(summary)
     assert "| sampler | regret @1 | regret @3 | best evaluated @3 | found optimum |" in text
     assert "| `b` | 3.000 ± 0.000 | 1.750 ± 0.479 | 0.500 | 0% |" in text
+
+
+def test_noisy_comparisons_add_the_by_mean_column() -> None:
+    evaluated = {k: np.zeros((4, 3)) for k in "abc"}
+    by_mean = {k: np.ones((4, 3)) for k in "abc"}
+    by_mean["a"][:, 2] = [0, 0, 2, 2]
+    summary = summarize(_comparison(evaluated, by_mean))
+    assert summary["samplers"]["a"]["mean_by_mean_regret"]["3"] == 1.0
+    text = markdown_tables(summary)
+    assert "| best evaluated @3 | by mean @3 | found optimum |" in text
+    assert "| `a` | 2.250 ± 0.250 | 0.250 ± 0.250 | 0.000 | 1.000 ± 0.577 | 75% |" in text
+
+
+def test_incumbent_by_mean_follows_the_best_mean_not_the_best_draw() -> None:
+    from benchmarks.runner import incumbents_by_mean
+
+    # "a" is truly 1.0, drawn lucky (5.0) then unlucky (-2.0): its mean falls below "b"'s 2.0;
+    # "c" ties "b" at 2.0 (the earlier set stays), then passes it.
+    keys = ["a", "b", "a", "c", "c"]
+    observed = [5.0, 2.0, -2.0, 2.0, 3.0]
+    true = [1.0, 2.5, 1.0, 2.2, 2.2]
+    assert incumbents_by_mean(keys, observed, true) == [1.0, 1.0, 2.5, 2.5, 2.2]
 
 
 def test_plot_is_written(tmp_path: Path) -> None:
