@@ -337,6 +337,9 @@ def test_define_by_run_branches_are_sampled_at_random() -> None:
     study.optimize(objective, n_trials=60)
     assert len(study.trials) == 60
     assert {t.params["kind"] for t in study.trials} == {"small", "large"}
+    # Every member has a branch parameter outside the common space {kind}, so none can be
+    # repeated exactly, and none is "re-evaluated" with its branch redrawn.
+    assert "reevaluation" not in {t.system_attrs[MUTATION_KEY] for t in study.trials}
 
 
 def test_multi_objective_tournament_prefers_the_pareto_front() -> None:
