@@ -52,6 +52,7 @@ def _check_run_curves(run: dict[str, Any], n_trials: int) -> None:
         )
 
 
+@pytest.mark.slow
 def test_nats_comparison_as_a_user_runs_it(table_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "nats"
     argv = [
@@ -246,6 +247,7 @@ def test_out_folder_of_another_comparison_is_refused(
     assert (out / "meta.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_digits_real_training_smoke(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="the digits problem trains with torch (the nas extra)")
     pytest.importorskip("lightning", reason="the digits problem trains with Lightning")

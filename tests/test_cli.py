@@ -49,6 +49,7 @@ def _studies(url: str) -> list[str]:
     return [summary.study_name for summary in optuna.get_all_study_summaries(url)]
 
 
+@pytest.mark.slow
 def test_search_runs_continues_and_shows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,6 +105,7 @@ def test_search_runs_continues_and_shows(
     assert len(optuna.load_study(study_name="s", storage=url).trials) == 3
 
 
+@pytest.mark.slow
 def test_train_checkpoints_resumes_and_trains_a_study_best(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

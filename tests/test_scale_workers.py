@@ -29,7 +29,7 @@ from optuna_amoeba import open_storage
 from optuna_amoeba import PARENT_KEY
 
 
-pytestmark = pytest.mark.usefixtures("quiet_optuna")
+pytestmark = [pytest.mark.usefixtures("quiet_optuna"), pytest.mark.slow]
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
