@@ -293,8 +293,12 @@ class ResidentImageDataModule(ImageDataModule):
             return self.fast_path
         return fits_on_device(self.data_bytes(), self._device())
 
-    def _device_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        device = self._device()
+    def device_split(
+        self, split: str, device: torch.device | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A split's uint8 ``N x C x H x W`` images and labels on ``device`` (default: the
+        trainer's), copied there once."""
+        device = device or self._device()
         key = (split, str(device))
         if key not in self._device_tensors:
             images, labels = self._arrays[split]
@@ -309,7 +313,7 @@ class ResidentImageDataModule(ImageDataModule):
             return []
         batch_size = self.batch_size if train else self.eval_batch_size
         if self.uses_fast_path():
-            device_images, device_labels = self._device_split(split)
+            device_images, device_labels = self.device_split(split)
             rank, world_size = 0, 1
             if self.trainer is not None:
                 rank, world_size = self.trainer.global_rank, self.trainer.world_size
