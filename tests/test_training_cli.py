@@ -44,10 +44,12 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     monkeypatch.chdir(tmp_path)
     threads = torch.get_num_threads()
     verbosity = optuna.logging.get_verbosity()
+    deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(verbosity)
+    torch.use_deterministic_algorithms(deterministic)
 
 
 def _search_args(*argv: str) -> argparse.Namespace:
@@ -146,6 +148,8 @@ class _Spy:
         self.monitors: list[str | None] = []
         self.test_reads: list[str] = []
         self.val_reads = 0
+        self.deterministic: list[bool] = []
+        self.compiled: list[str] = []
         real_checkpoint = callbacks.ModelCheckpoint
         real_test = DigitsDataModule.test_dataloader
         real_val = DigitsDataModule.val_dataloader
@@ -159,13 +163,19 @@ class _Spy:
         def test_dataloader(datamodule: DigitsDataModule) -> Any:
             assert datamodule.trainer is not None
             spy.test_reads.append(datamodule.trainer.state.fn.value)
+            spy.deterministic.append(torch.are_deterministic_algorithms_enabled())
             return real_test(datamodule)
+
+        def compile_recorded(module: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+            # Recorded, not compiled: the GPU check's smoke test compiles a training loop.
+            spy.compiled.append(type(module).__name__)
 
         def val_dataloader(datamodule: DigitsDataModule) -> Any:
             spy.val_reads += 1
             return real_val(datamodule)
 
         monkeypatch.setattr(callbacks, "ModelCheckpoint", Checkpoint)
+        monkeypatch.setattr(torch.nn.Module, "compile", compile_recorded)
         monkeypatch.setattr(DigitsDataModule, "test_dataloader", test_dataloader)
         monkeypatch.setattr(DigitsDataModule, "val_dataloader", val_dataloader)
 
@@ -181,6 +191,7 @@ def test_train_never_monitors_or_checkpoints_on_the_test_set(
     assert spy.monitors == ["val_acc"]
     assert spy.test_reads == ["test"]  # once, after training
     assert spy.val_reads >= 1
+    assert spy.deterministic == [False] and spy.compiled == []
     assert "epoch 1/2  train_loss=" in out and "epoch 2/2  train_loss=" in out
     assert "val_acc=" in out.splitlines()[2]
     [best] = (tmp_path / "with_val").glob("best-*.ckpt")
@@ -192,10 +203,13 @@ def test_train_never_monitors_or_checkpoints_on_the_test_set(
     spy.monitors.clear()
     spy.test_reads.clear()
     reads = spy.val_reads
-    assert main([*argv, "--val-size", "0", "--checkpoint-dir", "no_val"]) == 0
+    spy.deterministic.clear()
+    no_val = [*argv, "--val-size", "0", "--checkpoint-dir", "no_val"]
+    assert main([*no_val, "--compile", "--deterministic"]) == 0
     out = capsys.readouterr().out
     assert spy.monitors == [None]
     assert spy.test_reads == ["test"]
+    assert spy.deterministic == [True] and spy.compiled == ["NASNetwork"]
     assert spy.val_reads == reads  # no validation loop at all
     assert "(last epoch; no validation split)" in out and "test_acc=" in out
     assert [path.name for path in (tmp_path / "no_val").glob("*.ckpt")] == ["last.ckpt"]

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from lightning_modules.commands._common import add_cpu_threads_argument
 from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
@@ -216,6 +218,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     _apply_recipe(args)
     apply_dataset_defaults(args, {})
     _check_arguments(args)
