@@ -88,7 +88,8 @@ def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="compile the network with torch.compile (slower start, faster steps on a GPU)",
+        help="compile the network with torch.compile (a slower start for faster steps; "
+        "benchmarks/gpu_check.py measures the gain on a GPU)",
     )
     parser.add_argument(
         "--deterministic",

@@ -55,25 +55,20 @@ PAPER_SEARCH: dict[str, int | float | bool] = {
 PAPER_IDENTITY_PROBABILITY = 0.05
 """The paper's identity mutation (Real et al. 2019), which only happens without dedup."""
 
-SEARCH_DEFAULTS: dict[str, dict[str, int | float]] = {
+_PAPER_PROXY: dict[str, int | float] = {
     # The paper's search proxy (Real et al. 2019, Methods Details: N=3, F=24, 25 epochs).
-    "cifar10": {
-        "epochs": 25,
-        "cells": 3,
-        "filters": 24,
-        "batch_size": 128,
-        "learning_rate": 0.024,
-    },
+    "epochs": 25,
+    "cells": 3,
+    "filters": 24,
+    "batch_size": 128,
+    "learning_rate": 0.024,
+}
+SEARCH_DEFAULTS: dict[str, dict[str, int | float]] = {
+    "cifar10": _PAPER_PROXY,
     # Small enough for a laptop CPU: about 97% validation accuracy in 3 epochs.
     "digits": {"epochs": 3, "cells": 1, "filters": 8, "batch_size": 64, "learning_rate": 0.1},
     # Your own images get the paper's proxy, as CIFAR-10 does.
-    "imagefolder": {
-        "epochs": 25,
-        "cells": 3,
-        "filters": 24,
-        "batch_size": 128,
-        "learning_rate": 0.024,
-    },
+    "imagefolder": _PAPER_PROXY,
 }
 
 
@@ -118,8 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cutout",
         type=int,
         default=0,
-        help="side of the cutout square in pixels, 0 for none (the paper's search: none; "
-        "final training: 16) (default: %(default)s)",
+        help="side of the cutout square in pixels, 0 for none (the final-training recipes "
+        "use 16) (default: %(default)s)",
     )
     parser.add_argument(
         "--population-size", type=int, help="P of aging evolution (default: the sampler's)"
