@@ -259,6 +259,7 @@ class ResidentImageDataModule(ImageDataModule):
         self._arrays: dict[str, Split] = {}
         self._device_tensors: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self._normalization: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._fits: dict[str, bool] = {}
 
     def _load_splits(self) -> dict[str, Split]:
         """The ``train`` split and whichever of ``val`` and ``test`` exist."""
@@ -291,7 +292,12 @@ class ResidentImageDataModule(ImageDataModule):
     def uses_fast_path(self) -> bool:
         if self.fast_path is not None:
             return self.fast_path
-        return fits_on_device(self.data_bytes(), self._device())
+        device = self._device()
+        # Decided once per device: the copies made for one split lower the free memory
+        # that the next split's decision would see.
+        if str(device) not in self._fits:
+            self._fits[str(device)] = fits_on_device(self.data_bytes(), device)
+        return self._fits[str(device)]
 
     def device_split(
         self, split: str, device: torch.device | None = None

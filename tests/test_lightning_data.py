@@ -300,4 +300,6 @@ def test_gpu_resident_path_only_when_the_images_fit(
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2400, 4000))
     assert datamodule.uses_fast_path()
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2398, 4000))
+    assert datamodule.uses_fast_path()  # decided once, whatever the copies took since
+    datamodule._fits.clear()
     assert not datamodule.uses_fast_path()

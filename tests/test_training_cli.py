@@ -289,3 +289,36 @@ def test_image_folder_end_to_end_search_train_and_export(
             exported = load_exported(tmp_path / "own" / name)
             assert torch.allclose(exported(images), expected, atol=1e-5), name
             assert exported(images[:1]).shape == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["search", "--dataset", "imagefolder:missing", "--n-trials", "1"],
+            "cannot load imagefolder:missing: FileNotFoundError: no folder missing",
+        ),
+        (
+            ["search", "--dataset", "cifar10", "--image-size", "64"],
+            "--image-size applies to --dataset imagefolder:PATH only, got cifar10",
+        ),
+        (
+            ["train", "--genotype", "amoebanet_a", "--dataset", "digits", "--cutout", "16"],
+            "cutout must be 0 for digits (8x8 images, no augmentation), got 16",
+        ),
+        (
+            ["train", "--genotype", "amoebanet_a", "--dropout", "1"],
+            "--momentum must be >= 0 and --dropout in [0, 1), got 0.9 and 1.0",
+        ),
+    ],
+)
+def test_bad_training_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    extra = ["--storage", url] if argv[0] == "search" else []
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    if (tmp_path / "bad.db").exists():
+        assert optuna.get_all_study_summaries(url) == []
