@@ -25,8 +25,8 @@ which first installs missing packages from wheels). Each stage runs in its own p
 with a time limit; the whole check stays under 8 minutes on one H100/H200. Results:
 ``<stage>.json``, ``summary.json`` and ``summary.md`` in ``--out`` (default ``$OUT_DIR``,
 else ``benchmarks/results/gpu_check``). ``--smoke`` shrinks everything (N=1, F=4, batch 16,
-a few steps, ``torch.compile`` with the ``eager`` backend, stages in process) so that the
-check itself is tested on a CPU in seconds.
+a few steps, ``torch.compile`` with the ``eager`` backend) so that the check itself is
+tested on a CPU (``--in-process`` runs the stages in this process, as the tests do).
 """
 
 from __future__ import annotations
@@ -561,7 +561,7 @@ def _stage_result(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, on a CPU, in process")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for a CPU")
     parser.add_argument(
         "--out",
         type=Path,
@@ -585,7 +585,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(1)  # tiny convolutions only lose time to threading
-    args.in_process = args.in_process or args.smoke
     args.out = args.out or Path(os.environ.get("OUT_DIR") or DEFAULT_OUT)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.stage:

@@ -19,7 +19,7 @@ def test_gpu_check_smoke_measures_each_arm_and_writes_json_and_markdown(
     monkeypatch.setenv("OUT_DIR", str(tmp_path / "out"))
     stages = ["prepare", *gpu_check.ARMS, "determinism"]
     try:
-        assert gpu_check.main(["--smoke", "--stages", *stages]) == 0
+        assert gpu_check.main(["--smoke", "--in-process", "--stages", *stages]) == 0
     finally:
         torch.set_num_threads(threads)
     out = tmp_path / "out"
