@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from lightning_modules.data import CIFAR10DataModule
     from lightning_modules.data import DigitsDataModule
     from lightning_modules.data import ImageDataModule
+    from lightning_modules.data import ImageFolderDataModule
     from lightning_modules.data import make_datamodule
+    from lightning_modules.export import export_network
+    from lightning_modules.export import load_network
     from lightning_modules.module import NASNetModule
     from lightning_modules.network import count_flops
     from lightning_modules.network import count_parameters
@@ -27,6 +30,9 @@ _LOCATIONS = {
     "CIFAR10DataModule": "lightning_modules.data",
     "DigitsDataModule": "lightning_modules.data",
     "ImageDataModule": "lightning_modules.data",
+    "ImageFolderDataModule": "lightning_modules.data",
+    "export_network": "lightning_modules.export",
+    "load_network": "lightning_modules.export",
     "make_datamodule": "lightning_modules.data",
     "NASNetModule": "lightning_modules.module",
     "NASNetwork": "lightning_modules.network",
@@ -40,10 +46,13 @@ __all__ = [
     "CIFAR10DataModule",
     "DigitsDataModule",
     "ImageDataModule",
+    "ImageFolderDataModule",
     "NASNetModule",
     "NASNetwork",
     "count_flops",
     "count_parameters",
+    "export_network",
+    "load_network",
     "make_datamodule",
     "make_objective",
     "make_operation",

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.network import NASNetwork
+from lightning_modules.network import network_from_hparams
 from optuna_amoeba.nasnet import Genotype
 
 
@@ -17,11 +17,13 @@ class NASNetModule(pl.LightningModule):
     """Train and evaluate :class:`~lightning_modules.network.NASNetwork` for one genotype.
 
     The genotype is kept as text in the hyperparameters, so
-    ``NASNetModule.load_from_checkpoint(path)`` rebuilds the network. Optimisation follows
-    the paper (Real et al. 2019, Methods Details): SGD with momentum 0.9, L2 weight decay
-    5e-4 (not on batch-norm and bias parameters), initial learning rate 0.024 with cosine
-    decay per step to ``min_learning_rate``. Validation and test share one step and log
-    ``{stage}_loss`` and ``{stage}_acc`` (torchmetrics accuracy).
+    ``NASNetModule.load_from_checkpoint(path)`` rebuilds the network, and
+    :func:`lightning_modules.export.load_network` rebuilds it without Lightning. Optimisation:
+    SGD with momentum, L2 weight decay (not on batch-norm and bias parameters), cosine decay
+    per step from ``learning_rate`` to ``min_learning_rate`` (the defaults are the paper's
+    search settings, Real et al. 2019: momentum 0.9, weight decay 5e-4, learning rate
+    0.024). Validation and test share one step and log ``{stage}_loss`` and ``{stage}_acc``
+    (torchmetrics accuracy, a fraction in [0, 1]).
 
     Args:
         genotype: The genotype, as text (``str(genotype)``) or a
@@ -42,6 +44,10 @@ class NASNetModule(pl.LightningModule):
         weight_decay: L2 weight decay on convolution and linear weights.
         label_smoothing: Label smoothing of the training loss, in ``[0, 1)``.
         channels_last: Use the channels-last memory format; ``None``: on CUDA only.
+        input_mean: Per-channel mean the inputs were normalised with, kept for users of
+            the checkpoint (not used in training).
+        input_std: Per-channel standard deviation, likewise.
+        class_names: Names of the classes in label order, likewise.
     """
 
     def __init__(
@@ -63,6 +69,9 @@ class NASNetModule(pl.LightningModule):
         weight_decay: float = 5e-4,
         label_smoothing: float = 0.0,
         channels_last: bool | None = None,
+        input_mean: tuple[float, ...] | None = None,
+        input_std: tuple[float, ...] | None = None,
+        class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
         parsed = genotype if isinstance(genotype, Genotype) else Genotype.parse(genotype)
@@ -79,18 +88,7 @@ class NASNetModule(pl.LightningModule):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.save_hyperparameters()
-        self.network = NASNetwork(
-            parsed,
-            num_cells=num_cells,
-            num_filters=num_filters,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            image_size=image_size,
-            stem_multiplier=stem_multiplier,
-            drop_path_keep_prob=drop_path_keep_prob,
-            auxiliary_head=auxiliary_weight > 0,
-            dropout=dropout,
-        )
+        self.network = network_from_hparams(self.hparams)
         self.train_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.eval_loss = nn.CrossEntropyLoss()
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")

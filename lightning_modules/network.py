@@ -11,7 +11,9 @@ stack; ReLU, global average pooling, dropout and a linear classifier.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,9 +36,13 @@ class _Shape:
     size: int
 
 
-def drop_path(x: torch.Tensor, keep_prob: float) -> torch.Tensor:
-    """Zero whole examples with probability ``1 - keep_prob``, scaling the rest up."""
-    if keep_prob >= 1.0:
+def drop_path(x: torch.Tensor, keep_prob: float | torch.Tensor) -> torch.Tensor:
+    """Zero whole examples with probability ``1 - keep_prob``, scaling the rest up.
+
+    ``keep_prob`` may be a 0-d tensor, so that a compiled graph reads the schedule's value
+    instead of being recompiled for each new float.
+    """
+    if isinstance(keep_prob, float) and keep_prob >= 1.0:
         return x
     mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype) < keep_prob
     return x / keep_prob * mask
@@ -68,7 +74,8 @@ class CellModule(nn.Module):
         self.reduction = reduction
         self.layer_ratio = layer_ratio
         self.drop_path_keep_prob = 1.0
-        self.drop_path_progress = 0.0
+        self._progress: torch.Tensor
+        self.register_buffer("_progress", torch.zeros(()), persistent=False)
         self.blocks_inputs = [(block.input_a, block.input_b) for block in cell.blocks]
         self.concat = cell.concat
 
@@ -107,14 +114,26 @@ class CellModule(nn.Module):
                 )
         self.out_channels = filters * len(self.concat)
 
-    def _keep_prob(self) -> float:
+    @property
+    def drop_path_progress(self) -> float:
+        """Fraction of training done, in ``[0, 1]``, for the drop-path schedule."""
+        return float(self._progress)
+
+    @drop_path_progress.setter
+    def drop_path_progress(self, progress: float) -> None:
+        # In place: a buffer the (compiled) forward reads, not a Python float it guards on.
+        self._progress.fill_(min(1.0, float(progress)))
+
+    def _keep_prob(self) -> torch.Tensor:
         # Reference schedule ("v3"): the drop probability grows with depth and with progress.
         drop = 1.0 - self.drop_path_keep_prob
-        return 1.0 - drop * self.layer_ratio * min(1.0, self.drop_path_progress)
+        return 1.0 - drop * self.layer_ratio * self._progress
 
     def forward(self, h0: torch.Tensor, h1: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(h0), self.preprocess1(h1)]
-        keep_prob = self._keep_prob() if self.training else 1.0
+        keep_prob: float | torch.Tensor = 1.0
+        if self.training and self.drop_path_keep_prob < 1.0:
+            keep_prob = self._keep_prob()
         op_index = 0
         for input_a, input_b in self.blocks_inputs:
             total = None
@@ -214,6 +233,8 @@ class NASNetwork(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         genotype.validate()
         self.genotype = genotype
+        self.in_channels = in_channels
+        self.image_size = image_size
 
         stem_channels = stem_multiplier * num_filters
         self.stem = nn.Sequential(
@@ -262,16 +283,16 @@ class NASNetwork(nn.Module):
 
     @property
     def drop_path_progress(self) -> float:
+        """Fraction of training done, in ``[0, 1]``, for the drop-path schedule."""
         first = self.cells[0]
         assert isinstance(first, CellModule)
         return first.drop_path_progress
 
     @drop_path_progress.setter
     def drop_path_progress(self, progress: float) -> None:
-        """Fraction of training done, in ``[0, 1]``, for the drop-path schedule."""
         for cell in self.cells:
             assert isinstance(cell, CellModule)
-            cell.drop_path_progress = float(progress)
+            cell.drop_path_progress = progress
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         prev = cur = self.stem(x)
@@ -285,6 +306,30 @@ class NASNetwork(nn.Module):
         if auxiliary_logits is not None:
             return logits, auxiliary_logits
         return logits
+
+
+NETWORK_HPARAMS = (
+    "num_cells",
+    "num_filters",
+    "num_classes",
+    "in_channels",
+    "image_size",
+    "stem_multiplier",
+    "drop_path_keep_prob",
+    "dropout",
+)
+"""The hyperparameters of :class:`~lightning_modules.module.NASNetModule` that shape its
+network (with ``genotype`` and ``auxiliary_weight``)."""
+
+
+def network_from_hparams(hparams: Mapping[str, Any]) -> NASNetwork:
+    """The network that a ``NASNetModule`` with these hyperparameters trains (untrained);
+    the auxiliary head is built when ``auxiliary_weight`` > 0."""
+    return NASNetwork(
+        Genotype.parse(hparams["genotype"]),
+        auxiliary_head=hparams["auxiliary_weight"] > 0,
+        **{name: hparams[name] for name in NETWORK_HPARAMS},
+    )
 
 
 def count_parameters(module: nn.Module, *, exclude_auxiliary: bool = True) -> int:

@@ -8,10 +8,14 @@ from collections.abc import Iterator
 import contextlib
 import logging
 import os
+import sys
 import time
+from typing import Any
+from typing import TextIO
 from typing import TYPE_CHECKING
 import warnings
 
+import lightning.pytorch as pl
 import optuna
 
 from lightning_modules.data import ImageDataModule
@@ -75,6 +79,60 @@ def resolve_precision(accelerator: str, precision: str | None) -> str:
     return "32-true"
 
 
+def trainer_settings(
+    *, accelerator: str, precision: str | None, deterministic: bool
+) -> dict[str, Any]:
+    """``pl.Trainer`` keyword arguments for the hardware.
+
+    bf16 mixed precision on a bf16-capable GPU (unless ``precision`` says otherwise) and
+    cuDNN autotuning on CUDA (fixed input shapes: the fastest kernels are picked once, not
+    always the same ones). ``deterministic`` turns autotuning off and makes torch use
+    deterministic algorithms only (``torch.use_deterministic_algorithms``, through
+    Lightning), so that a seeded run repeats exactly on the same hardware and software.
+    """
+    return {
+        "accelerator": accelerator,
+        "precision": resolve_precision(accelerator, precision),
+        "benchmark": False if deterministic else (uses_cuda(accelerator) or None),
+        "deterministic": deterministic,
+    }
+
+
+class EpochLines(pl.Callback):
+    """One line per epoch on ``stream`` (rank zero only): epoch, mean training loss (this
+    rank's batches), validation accuracy (a fraction) when there is validation, seconds."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.start = 0.0
+        self.loss_sum: Any = 0.0
+        self.batches = 0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+        self.loss_sum, self.batches = 0.0, 0
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        # Summed on the device: reading each loss back would make the host wait every step.
+        if isinstance(outputs, dict) and "loss" in outputs:
+            self.loss_sum = self.loss_sum + outputs["loss"].detach()
+            self.batches += 1
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # Runs after the epoch's validation, so its val_acc is in callback_metrics.
+        if not trainer.is_global_zero:
+            return
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        if self.batches:
+            parts.append(f"train_loss={float(self.loss_sum) / self.batches:.4f}")
+        if MONITOR in trainer.callback_metrics:
+            parts.append(f"{MONITOR}={float(trainer.callback_metrics[MONITOR]):.4f}")
+        parts.append(f"{time.perf_counter() - self.start:.1f} s")
+        print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
+
+
 def _check_int(name: str, value: int, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -93,8 +151,13 @@ def make_objective(
     learning_rate: float = 0.024,
     weight_decay: float = 5e-4,
     label_smoothing: float = 0.0,
+    val_size: int | None = None,
+    cutout: int = 0,
+    image_size: int | None = None,
     accelerator: str = "auto",
     precision: str | None = None,
+    compile_network: bool = False,
+    deterministic: bool = False,
     limit_train_batches: int | float | None = None,
     seed: int | None = None,
     artifact_store: ArtifactStore | None = None,
@@ -111,10 +174,12 @@ def make_objective(
     ``PyTorchLightningPruningCallback`` (which prunes with the study's pruner); record user
     attrs ``genotype`` (text), ``params`` (trainable parameters), ``flops`` (forward FLOPs
     per image), ``train_seconds`` and, with a store, ``cell_picture_artifact`` (the artifact
-    id); return the final validation accuracy (maximise).
+    id); return the final validation accuracy (maximise). The test split is never used: the
+    fitness of a search is measured on held-out training images, never on the test set.
 
     Args:
-        dataset: ``"cifar10"``, ``"digits"`` or a ready data module (kept across trials).
+        dataset: ``"cifar10"``, ``"digits"``, ``"imagefolder:PATH"`` or a ready data module
+            (kept across trials) with a validation split.
         data_dir: Where CIFAR-10 lives or is downloaded to.
         epochs: Training epochs per trial (paper's search: 25).
         num_cells: N of the proxy network (paper's search: 3).
@@ -127,13 +192,21 @@ def make_objective(
         learning_rate: Initial SGD learning rate (cosine decay to 0).
         weight_decay: L2 weight decay.
         label_smoothing: Label smoothing of the training loss.
+        val_size: Training images held out for validation, ``>= 1`` (``None``: the data
+            set's default); a data module built here only.
+        cutout: Side of the cutout square in pixels (0: none); a data module built here only.
+        image_size: Side of the images of an image folder (default 32).
         accelerator: Lightning accelerator (``"auto"``: the GPU when there is one).
         precision: Lightning precision; ``None``: ``"bf16-mixed"`` on a bf16-capable GPU,
             else ``"32-true"``.
+        compile_network: Compile each trial's network with ``torch.compile``.
+        deterministic: Deterministic algorithms only and no cuDNN autotuning (see
+            :func:`trainer_settings`).
         limit_train_batches: Cap on training batches per epoch (an int) or a fraction, for
             quick runs; ``None`` uses every batch.
         seed: Seed of the data split and, with the trial number added, of each trial's
-            weights and batch order, so a trial is reproducible on the same hardware.
+            weights and batch order. A seeded trial repeats exactly on a CPU; on a GPU only
+            with ``deterministic`` (cuDNN autotuning and atomic adds otherwise vary).
             ``None`` leaves training unseeded.
         artifact_store: An Optuna artifact store for the cell pictures (e.g.
             ``optuna.artifacts.FileSystemArtifactStore("artifacts")``), or ``None``.
@@ -154,15 +227,29 @@ def make_objective(
             f"operations must be a non-empty subset of {', '.join(OPERATIONS)}; "
             f"got {list(choices)!r}"
         )
+    if val_size == 0 or getattr(dataset, "val_size", None) == 0:
+        raise ValueError(
+            "val_size must be >= 1: the search's fitness is the validation accuracy, and "
+            "without a validation split there is none (the test set is never used instead)"
+        )
     if isinstance(dataset, str):
         datamodule = make_datamodule(
-            dataset, data_dir=data_dir, batch_size=batch_size, seed=seed or 0
+            dataset,
+            data_dir=data_dir,
+            batch_size=batch_size,
+            val_size=val_size,
+            seed=seed or 0,
+            cutout=cutout,
+            image_size=image_size,
         )
     else:
         datamodule = dataset
+    hardware = trainer_settings(
+        accelerator=accelerator, precision=precision, deterministic=deterministic
+    )
+    prepared: list[bool] = []
 
     def objective(trial: optuna.Trial) -> float:
-        import lightning.pytorch as pl
         from optuna_integration import PyTorchLightningPruningCallback
 
         from lightning_modules.module import NASNetModule
@@ -178,6 +265,10 @@ def make_objective(
             trial.set_user_attr(CELL_PICTURE_ATTR, artifact_id)
 
         with quiet_lightning(quiet):
+            if not prepared:  # the network's sizes need the data (an image folder's classes)
+                datamodule.prepare_data()
+                datamodule.setup("fit")
+                prepared.append(True)
             if seed is not None:
                 pl.seed_everything(seed + trial.number, workers=True, verbose=False)
             module = NASNetModule(
@@ -200,16 +291,15 @@ def make_objective(
                     image_size=datamodule.image_size,
                 ),
             )
+            if compile_network:
+                module.network.compile()
             callbacks: list[pl.Callback] = []
             if pruning:
                 callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
             trainer = pl.Trainer(
                 max_epochs=epochs,
-                accelerator=accelerator,
                 devices=1,
-                precision=resolve_precision(accelerator, precision),  # type: ignore[arg-type]
-                # Fixed input shapes: let cuDNN pick the fastest kernels once.
-                benchmark=uses_cuda(accelerator) or None,
+                **hardware,
                 logger=False,
                 enable_checkpointing=False,
                 enable_progress_bar=not quiet,

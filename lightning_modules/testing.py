@@ -1,9 +1,10 @@
-"""Stand-in CIFAR-10 files for tests and GPU checks that cannot download the real data.
+"""Stand-in data for tests, examples and GPU checks that cannot download the real data.
 
 :func:`write_cifar10` writes random images in torchvision's on-disk format
 (``cifar-10-batches-py``: five training batches, a test batch and ``batches.meta``, each a
 pickled dict), and :func:`trust_cifar10_files` makes ``torchvision.datasets.CIFAR10`` accept
-their checksums, so the real loading code reads them.
+their checksums, so the real loading code reads them. :func:`write_image_folder` writes a
+small folder of PNG images, one subfolder per class, as ``--dataset imagefolder:PATH`` reads.
 """
 
 from __future__ import annotations
@@ -103,3 +104,37 @@ def trust_cifar10_files(root: str | os.PathLike[str]) -> Iterator[None]:
         yield
     finally:
         CIFAR10.train_list, CIFAR10.test_list, CIFAR10.meta = saved
+
+
+IMAGE_FOLDER_COLOURS = ((200, 60, 60), (60, 60, 200), (60, 200, 60))
+
+
+def write_image_folder(
+    root: str | os.PathLike[str],
+    *,
+    classes: tuple[str, ...] = ("red", "blue"),
+    per_class: int = 6,
+    size: tuple[int, int] = (20, 14),
+    splits: tuple[str, ...] = (),
+    seed: int = 0,
+) -> Path:
+    """Write ``per_class`` PNG images of ``size`` (width, height) per class under ``root``
+    and return it: ``root/<class>/<n>.png``, or with ``splits`` (e.g. ``("train", "val")``)
+    ``root/<split>/<class>/<n>.png``. Each class is noise around its own colour (up to 3
+    classes), so a network can learn them."""
+    from PIL import Image
+
+    if not 1 <= len(classes) <= len(IMAGE_FOLDER_COLOURS):
+        raise ValueError(f"classes must name 1 to 3 classes, got {classes!r}")
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise ValueError(f"per_class must be an int >= 1, got {per_class!r}")
+    rng = np.random.default_rng(seed)
+    folders = [Path(root) / split for split in splits] or [Path(root)]
+    for folder in folders:
+        for name, colour in zip(classes, IMAGE_FOLDER_COLOURS, strict=False):
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            for index in range(per_class):
+                noise = rng.integers(-50, 51, (size[1], size[0], 3))
+                pixels = np.clip(np.asarray(colour) + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / name / f"{index}.png")
+    return Path(root)

@@ -113,15 +113,15 @@ def test_train_checkpoints_resumes_and_trains_a_study_best(
     assert main([*train, "--genotype", "amoebanet_a"]) == 0
     out = capsys.readouterr().out
     assert f"training {AMOEBANET_A}" in out
-    assert "test accuracy after 1 epochs: " in out
+    assert "after 1 epochs, selected checkpoint: " in out and "test_acc=" in out
     last = tmp_path / "ckpt" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["global_step"] == 2
+    assert torch.load(last, weights_only=True)["global_step"] == 2
 
     assert main([*train, "--genotype", "amoebanet_a", "--epochs", "2"]) == 0
     out = capsys.readouterr().out
     assert f"resuming from {Path('ckpt') / 'last.ckpt'}" in out
-    assert "test accuracy after 2 epochs: " in out
-    assert torch.load(last, weights_only=False)["global_step"] == 4
+    assert "after 2 epochs, selected checkpoint: " in out and "test_acc=" in out
+    assert torch.load(last, weights_only=True)["global_step"] == 4
 
     assert main([*train, "--genotype", "nasnet_a", "--epochs", "3"]) == 2
     assert "trains another model (genotype differ)" in capsys.readouterr().err
@@ -143,7 +143,11 @@ def test_train_checkpoints_resumes_and_trains_a_study_best(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["search", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+        (
+            ["search", "--dataset", "mnist"],
+            "argument --dataset: must be cifar10, digits, imagefolder:PATH (a folder of class "
+            "subfolders), got 'mnist'",
+        ),
         (["search", *TINY, "--cells", "0"], "--cells must be >= 1, got 0"),
         (["search", *TINY, "--n-trials", "0"], "--n-trials must be >= 1, got 0"),
         (

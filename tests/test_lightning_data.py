@@ -8,12 +8,15 @@ import pytest
 import torch
 
 from lightning_modules.data import CIFAR10DataModule
+from lightning_modules.data import cutout
 from lightning_modules.data import DeviceBatches
 from lightning_modules.data import DigitsDataModule
 from lightning_modules.data import gpu_augment
+from lightning_modules.data import ImageFolderDataModule
 from lightning_modules.data import make_datamodule
 from lightning_modules.testing import trust_cifar10_files
 from lightning_modules.testing import write_cifar10
+from lightning_modules.testing import write_image_folder
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -55,10 +58,16 @@ def test_cifar10_loader_yields_normalized_batches(cifar_dir: Path) -> None:
     assert sum(len(batch[1]) for batch in datamodule.val_dataloader()) == 10
 
 
-def test_cifar10_val_size_zero_validates_on_test_set(cifar_dir: Path) -> None:
+def test_cifar10_val_size_zero_has_no_validation_and_never_the_test_set(cifar_dir: Path) -> None:
     datamodule = CIFAR10DataModule(cifar_dir, val_size=0, download=False)
     datamodule.setup("fit")
-    assert datamodule.split_sizes() == {"train": 60, "val": 20, "test": 20}
+    assert datamodule.split_sizes() == {"train": 60, "test": 20}
+    assert not datamodule.has_validation and datamodule.has_test
+    assert datamodule.val_dataloader() == []
+    digits = DigitsDataModule(val_size=0)
+    digits.setup("fit")
+    assert digits.split_sizes() == {"train": 1797 - 360, "test": 360}
+    assert not digits.has_validation and digits.val_dataloader() == []
 
 
 def test_cifar10_missing_files_fail_without_download(tmp_path: Path) -> None:
@@ -150,7 +159,9 @@ def test_digits_splits_are_disjoint_and_seeded() -> None:
 
 
 def test_make_datamodule_validates_its_arguments() -> None:
-    with pytest.raises(ValueError, match="dataset must be one of cifar10, digits; got 'mnist'"):
+    with pytest.raises(
+        ValueError, match="dataset must be one of cifar10, digits, imagefolder:PATH; got 'mnist'"
+    ):
         make_datamodule("mnist")
     with pytest.raises(ValueError, match="data_dir is required for dataset 'cifar10'"):
         make_datamodule("cifar10")
@@ -158,3 +169,137 @@ def test_make_datamodule_validates_its_arguments() -> None:
         CIFAR10DataModule("data", val_size=50_000)
     with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         DigitsDataModule(batch_size=0)
+
+
+def _zeroed_rectangles(images: torch.Tensor, length: int) -> list[tuple[int, int]]:
+    """Per image, the sides of the one all-channel zero rectangle (asserted present, filled,
+    ``length`` on each side unless clipped by the border)."""
+    sides = []
+    _, _, height, width = images.shape
+    for image in images:
+        zero = (image == 0).all(dim=0)
+        rows = zero.any(dim=1).nonzero().flatten()
+        cols = zero.any(dim=0).nonzero().flatten()
+        assert rows.numel() and cols.numel(), "no cutout square"
+        top, bottom = int(rows.min()), int(rows.max()) + 1
+        left, right = int(cols.min()), int(cols.max()) + 1
+        assert bool(zero[top:bottom, left:right].all())
+        assert int(zero.sum()) == (bottom - top) * (right - left)
+        if 0 < top and bottom < height:
+            assert bottom - top == length
+        if 0 < left and right < width:
+            assert right - left == length
+        assert length // 2 <= bottom - top <= length and length // 2 <= right - left <= length
+        sides.append((bottom - top, right - left))
+    return sides
+
+
+def test_cutout_zeroes_one_square_per_image_clipped_at_the_border() -> None:
+    torch.manual_seed(0)
+    images = torch.rand(200, 3, 32, 32) + 0.5
+    sides = _zeroed_rectangles(cutout(images, 16), 16)
+    assert (16, 16) in sides and any(side != (16, 16) for side in sides)
+    assert torch.equal(cutout(images, 0), images)
+
+
+def test_cutout_on_the_dataloader_path(cifar_dir: Path) -> None:
+    datamodule = CIFAR10DataModule(
+        cifar_dir, batch_size=25, val_size=10, download=False, cutout=16, fast_path=False
+    )
+    datamodule.setup("fit")
+    torch.manual_seed(0)
+    images, _ = next(iter(datamodule.train_dataloader()))
+    assert (16, 16) in _zeroed_rectangles(images, 16)
+    val_images, _ = next(iter(datamodule.val_dataloader()))
+    assert not bool((val_images == 0).all(dim=1).any())
+
+
+def test_cutout_on_the_gpu_resident_path(cifar_dir: Path) -> None:
+    # Forced on a CPU: the same tensors and code a GPU runs.
+    datamodule = CIFAR10DataModule(
+        cifar_dir, batch_size=25, val_size=10, download=False, cutout=16, fast_path=True
+    )
+    datamodule.setup("fit")
+    torch.manual_seed(0)
+    images, _ = next(iter(datamodule.train_dataloader()))
+    assert images.dtype == torch.uint8
+    augmented = datamodule.device_transform(images, train=True)
+    assert (16, 16) in _zeroed_rectangles(augmented, 16)
+    evaluated = datamodule.device_transform(images, train=False)
+    assert not bool((evaluated == 0).all(dim=1).any())
+
+
+def test_image_folder_splits_a_flat_folder_reproducibly(tmp_path: Path) -> None:
+    write_image_folder(tmp_path, classes=("red", "blue", "green"), per_class=10)
+    first = ImageFolderDataModule(tmp_path, image_size=8, batch_size=4, val_size=5, seed=1)
+    first.prepare_data()
+    first.setup("fit")
+    assert first.classes == ["blue", "green", "red"] and first.num_classes == 3
+    assert first.split_sizes() == {"test": 3, "train": 22, "val": 5}
+    images, labels = first._arrays["train"]
+    assert images.shape == (22, 8, 8, 3) and images.dtype == np.uint8
+    assert set(labels.tolist()) <= {0, 1, 2}
+    again = ImageFolderDataModule(tmp_path, image_size=8, val_size=5, seed=1)
+    again.setup("fit")
+    other = ImageFolderDataModule(tmp_path, image_size=8, val_size=5, seed=2)
+    other.setup("fit")
+    for split in ("train", "val", "test"):
+        assert np.array_equal(first._arrays[split][0], again._arrays[split][0])
+    # The test split does not depend on the seed; the validation split does.
+    assert np.array_equal(first._arrays["test"][0], other._arrays["test"][0])
+    assert not np.array_equal(first._arrays["val"][0], other._arrays["val"][0])
+    rows = {name: {image.tobytes() for image in first._arrays[name][0]} for name in first._arrays}
+    assert not rows["test"] & rows["train"] and not rows["val"] & rows["train"]
+    assert len(first.mean_std()[0]) == 3
+    batch, _ = next(iter(first.train_dataloader()))
+    assert batch.shape == (4, 3, 8, 8) and batch.dtype == torch.float32
+
+
+def test_image_folder_uses_its_own_train_val_test_folders(tmp_path: Path) -> None:
+    write_image_folder(tmp_path, per_class=3, splits=("train", "val", "test"))
+    datamodule = make_datamodule(f"imagefolder:{tmp_path}", batch_size=2, image_size=6)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    assert datamodule.split_sizes() == {"train": 6, "val": 6, "test": 6}
+    assert (datamodule.image_size, datamodule.in_channels) == (6, 3)
+
+    refused = ImageFolderDataModule(tmp_path, val_size=2)
+    with pytest.raises(ValueError, match=r"val_size must be None when .* has its own val/"):
+        refused.prepare_data()
+
+    only_train = tmp_path / "no_val"
+    write_image_folder(only_train, per_class=5, splits=("train",))
+    datamodule = ImageFolderDataModule(only_train, val_size=0)
+    datamodule.setup("fit")
+    assert datamodule.split_sizes() == {"train": 10}
+    assert not datamodule.has_validation and not datamodule.has_test
+
+
+def test_image_folder_refuses_mismatched_classes(tmp_path: Path) -> None:
+    write_image_folder(tmp_path, classes=("red", "blue"), per_class=2, splits=("train",))
+    write_image_folder(tmp_path, classes=("red", "green"), per_class=2, splits=("val",))
+    with pytest.raises(ValueError, match=r"val has classes \['green', 'red'\] but"):
+        ImageFolderDataModule(tmp_path).setup("fit")
+
+
+def test_gpu_resident_path_only_when_the_images_fit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lightning_modules import data
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 4000))
+    assert data.fits_on_device(500, torch.device("cuda"))
+    assert not data.fits_on_device(501, torch.device("cuda"))
+    assert not data.fits_on_device(1, torch.device("cpu"))
+
+    write_image_folder(tmp_path, per_class=3)
+    datamodule = ImageFolderDataModule(tmp_path, image_size=8)
+    datamodule.setup("fit")
+    assert datamodule.data_bytes() == 6 * 8 * 8 * 3 + 6 * 8
+    monkeypatch.setattr(datamodule, "_device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2400, 4000))
+    assert datamodule.uses_fast_path()
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2398, 4000))
+    assert datamodule.uses_fast_path()  # decided once, whatever the copies took since
+    datamodule._fits.clear()
+    assert not datamodule.uses_fast_path()

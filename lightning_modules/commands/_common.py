@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from lightning_modules.datasets import dataset_kind
+from lightning_modules.datasets import DATASETS
 from optuna_amoeba import mask_password
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Genotype
@@ -47,6 +49,56 @@ def add_size_arguments(
         )
 
 
+def _dataset_name(text: str) -> str:
+    try:
+        dataset_kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be {', '.join(DATASETS)} (a folder of class subfolders), got {text!r}"
+        ) from None
+    return text
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--dataset`` (``cifar10``, ``digits``, ``imagefolder:PATH``) and its data options."""
+    parser.add_argument(
+        "--dataset",
+        type=_dataset_name,
+        default="cifar10",
+        metavar="{" + ",".join(DATASETS) + "}",
+        help="imagefolder:PATH reads your own images, one subfolder per class, or train/ "
+        "and val/ (and test/) subfolders of those (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir", default="data", help="where CIFAR-10 is or goes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--no-download", action="store_true", help="fail instead of downloading CIFAR-10"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help="imagefolder only: side of the square the images are resized and centre-cropped "
+        "to (default: 32)",
+    )
+
+
+def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--compile`` and ``--deterministic``."""
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the network with torch.compile (a slower start for faster steps; "
+        "benchmarks/gpu_check.py measures the gain on a GPU)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms only and no cuDNN autotuning: a seeded GPU run then "
+        "repeats exactly (somewhat slower); CPU runs repeat without it",
+    )
+
+
 def add_cpu_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cpu-threads",
@@ -60,11 +112,15 @@ def apply_dataset_defaults(
     args: argparse.Namespace, defaults: dict[str, dict[str, int | float]]
 ) -> None:
     """Fill the options left unset with ``defaults[args.dataset]``."""
-    for name, value in defaults[args.dataset].items():
+    for name, value in defaults.get(dataset_kind(args.dataset), {}).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.cpu_threads is None and args.dataset == "digits":
         args.cpu_threads = 1
+    if args.image_size is not None and dataset_kind(args.dataset) != "imagefolder":
+        raise UsageError(
+            f"--image-size applies to --dataset imagefolder:PATH only, got {args.dataset}"
+        )
 
 
 def check_int(args: argparse.Namespace, name: str, low: int) -> None:
@@ -132,6 +188,8 @@ def prepare_data(
     val_size: int | None,
     seed: int,
     download: bool,
+    cutout: int = 0,
+    image_size: int | None = None,
 ) -> ImageDataModule:
     """The data module, with its data downloaded and loaded, or a :class:`UsageError`."""
     from lightning_modules.data import make_datamodule
@@ -144,16 +202,19 @@ def prepare_data(
             val_size=val_size,
             seed=seed,
             download=download,
+            cutout=cutout,
+            image_size=image_size,
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
     try:
         datamodule.prepare_data()
         datamodule.setup("fit")
-    except Exception as error:  # torchvision and urllib raise many kinds
+    except Exception as error:  # torchvision, PIL and urllib raise many kinds
         hint = "" if download else " (and --no-download was given)"
+        where = f" from {data_dir}{hint}" if dataset == "cifar10" else ""
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(
-            f"cannot load {dataset} from {data_dir}{hint}: {type(error).__name__}: {reason}"
+            f"cannot load {dataset}{where}: {type(error).__name__}: {reason}"
         ) from None
     return datamodule

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+from pathlib import Path
 import sys
 import time
 from typing import Any
@@ -15,6 +16,8 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from lightning_modules.commands._common import add_cpu_threads_argument
+from lightning_modules.commands._common import add_dataset_arguments
+from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_size_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
 from lightning_modules.commands._common import check_int
@@ -22,6 +25,9 @@ from lightning_modules.commands._common import open_storage
 from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import trial_genotype
 from lightning_modules.commands._common import UsageError
+from lightning_modules.datasets import dataset_kind
+from lightning_modules.datasets import imagefolder_path
+from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import mask_password
 from optuna_amoeba import rank_by_mean
@@ -31,34 +37,49 @@ from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 _logger = optuna.logging.get_logger("optuna.amoeba.cli")
 
 SEARCH_CONFIG_ATTR = "amoeba:search"
-"""Study user attr: the settings that make trials comparable (dataset, sizes, epochs)."""
+"""Study user attr: the settings that make trials comparable (data, sizes, training)."""
 
-SEARCH_DEFAULTS: dict[str, dict[str, int | float]] = {
+PAPER_SEARCH: dict[str, int | float | bool] = {
+    # Real et al. 2019, Methods Details: population P=100, sample S=25, the population
+    # initialised with P random models, no deduplication (a child may equal its parent:
+    # the identity mutation), every model trained once; proxy N=3, F=24, 25 epochs.
+    "population_size": 100,
+    "sample_size": 25,
+    "n_startup_trials": 100,
+    "dedup": False,
+    "reevaluation_probability": 0.0,
+    "cells": 3,
+    "filters": 24,
+    "epochs": 25,
+}
+PAPER_IDENTITY_PROBABILITY = 0.05
+"""The paper's identity mutation (Real et al. 2019), which only happens without dedup."""
+
+_PAPER_PROXY: dict[str, int | float] = {
     # The paper's search proxy (Real et al. 2019, Methods Details: N=3, F=24, 25 epochs).
-    "cifar10": {
-        "epochs": 25,
-        "cells": 3,
-        "filters": 24,
-        "batch_size": 128,
-        "learning_rate": 0.024,
-    },
+    "epochs": 25,
+    "cells": 3,
+    "filters": 24,
+    "batch_size": 128,
+    "learning_rate": 0.024,
+}
+SEARCH_DEFAULTS: dict[str, dict[str, int | float]] = {
+    "cifar10": _PAPER_PROXY,
     # Small enough for a laptop CPU: about 97% validation accuracy in 3 epochs.
     "digits": {"epochs": 3, "cells": 1, "filters": 8, "batch_size": 64, "learning_rate": 0.1},
+    # Your own images get the paper's proxy, as CIFAR-10 does.
+    "imagefolder": _PAPER_PROXY,
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataset_arguments(parser)
     parser.add_argument(
-        "--dataset",
-        choices=("cifar10", "digits"),
-        default="cifar10",
-        help="(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--data-dir", default="data", help="where CIFAR-10 is or goes (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--no-download", action="store_true", help="fail instead of downloading CIFAR-10"
+        "--paper",
+        action="store_true",
+        help="the paper's search (Real et al. 2019): --population-size 100 --sample-size 25 "
+        "--n-startup-trials 100 --no-dedup --reevaluation-probability 0 --cells 3 "
+        "--filters 24 --epochs 25; any of these given explicitly overrides it",
     )
     parser.add_argument(
         "--storage",
@@ -80,11 +101,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--val-size",
         type=int,
-        help="images held out for validation (default: 5000 for cifar10, 288 for digits)",
+        help="training images held out for validation, >= 1: each trial's value is its "
+        "validation accuracy, never the test set's (default: 5000 for cifar10, 288 for "
+        "digits, a tenth for an image folder without val/)",
     )
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="(default: %(default)s)")
     parser.add_argument(
         "--label-smoothing", type=float, default=0.0, help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--cutout",
+        type=int,
+        default=0,
+        help="side of the cutout square in pixels, 0 for none (the final-training recipes "
+        "use 16) (default: %(default)s)",
     )
     parser.add_argument(
         "--population-size", type=int, help="P of aging evolution (default: the sampler's)"
@@ -104,6 +134,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="share of evolved trials that retrain a promising architecture to average out "
         "training noise; 0 for the paper's algorithm (default: the sampler's, 0.3)",
+    )
+    parser.add_argument(
+        "--dedup",
+        action=argparse.BooleanOptionalAction,
+        help="--no-dedup lets a child repeat an architecture already tried (the paper's "
+        "algorithm: its identity mutation then really happens); --dedup redraws such "
+        "children (default: dedup on, off with --paper)",
     )
     parser.add_argument(
         "--seed",
@@ -137,22 +174,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit-train-batches", type=int, help="training batches per epoch, for quick runs"
     )
+    add_hardware_arguments(parser)
     add_cpu_threads_argument(parser)
     parser.add_argument(
         "--verbose", action="store_true", help="show Lightning's progress bars and Optuna's logs"
     )
 
 
+def apply_paper_settings(args: argparse.Namespace) -> None:
+    """With ``--paper``, fill the options left unset with :data:`PAPER_SEARCH`."""
+    if not args.paper:
+        return
+    for name, value in PAPER_SEARCH.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def _dataset_identity(dataset: str) -> str:
+    # An image folder is identified by its absolute path, whatever directory the command
+    # runs from.
+    if dataset_kind(dataset) != "imagefolder":
+        return dataset
+    return IMAGEFOLDER_PREFIX + str(Path(imagefolder_path(dataset)).expanduser().resolve())
+
+
 def _search_config(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "dataset": args.dataset,
+    config: dict[str, Any] = {
+        "dataset": _dataset_identity(args.dataset),
         "epochs": args.epochs,
         "cells": args.cells,
         "filters": args.filters,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "blocks": DEFAULT_NUM_BLOCKS,
+        "val_size": args.val_size,
+        "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing,
+        "cutout": args.cutout,
     }
+    if args.image_size is not None:
+        config["image_size"] = args.image_size
+    return config
 
 
 class ProgressDisplay:
@@ -208,7 +270,11 @@ class DashboardUpdater:
 def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> AgingEvolutionSampler:
     """The sampler; a continued study offsets ``--seed`` by its trial count so that a rerun
     does not replay the random draws of the first run."""
-    options: dict[str, float] = {}
+    options: dict[str, float | bool] = {}
+    if args.dedup is not None:
+        options["dedup"] = args.dedup
+    if args.paper:
+        options["identity_probability"] = PAPER_IDENTITY_PROBABILITY
     if args.population_size is not None:
         options["population_size"] = args.population_size
     if args.sample_size is not None:
@@ -247,12 +313,13 @@ def _existing_study(
             "use another --study-name"
         )
     stored = study.user_attrs.get(SEARCH_CONFIG_ATTR)
-    if isinstance(stored, dict) and stored != config:
-        changed = ", ".join(
-            f"{key} {stored.get(key)!r} (now {value!r})"
-            for key, value in config.items()
-            if stored.get(key) != value
-        )
+    # A study stored by an older version is checked on the settings it recorded.
+    changed = ", ".join(
+        f"{key} {stored[key]!r} (now {value!r})"
+        for key, value in config.items()
+        if isinstance(stored, dict) and key in stored and stored[key] != value
+    )
+    if changed:
         raise UsageError(
             f"study {study_name!r} was searched with other settings: {changed}; "
             "its trials would not be comparable, use another --study-name"
@@ -261,14 +328,21 @@ def _existing_study(
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_paper_settings(args)
     apply_dataset_defaults(args, SEARCH_DEFAULTS)
+    if args.val_size is not None and args.val_size < 1:
+        raise UsageError(
+            f"--val-size must be >= 1, got {args.val_size}: a trial's value is its validation "
+            "accuracy, and the test set never stands in for it"
+        )
     for name, low in (
         ("n_trials", 1),
         ("epochs", 1),
         ("cells", 1),
         ("filters", 1),
         ("batch_size", 1),
-        ("val_size", 0),
+        ("cutout", 0),
+        ("image_size", 4),
         ("population_size", 1),
         ("sample_size", 1),
         ("n_startup_trials", 1),
@@ -291,7 +365,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study_name = args.study_name or f"amoeba-{args.dataset}"
+    study_name = args.study_name or _default_study_name(args.dataset)
     config = _search_config(args)
 
     storage = open_storage(args.storage, args.heartbeat)
@@ -319,6 +393,8 @@ def run(args: argparse.Namespace) -> int:
         val_size=args.val_size,
         seed=args.seed or 0,
         download=not args.no_download,
+        cutout=args.cutout,
+        image_size=args.image_size,
     )
 
     if study is None:
@@ -352,6 +428,8 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
         accelerator=args.accelerator,
+        compile_network=args.compile,
+        deterministic=args.deterministic,
         limit_train_batches=args.limit_train_batches,
         seed=args.seed,
         artifact_store=artifact_store,
@@ -360,7 +438,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"searching {study_name!r} in {mask_password(args.storage)}: {args.dataset}, "
         f"N={args.cells}, F={args.filters}, {args.epochs} epochs per trial, "
-        f"until {args.n_trials} trials are complete",
+        f"until {args.n_trials} trials are complete"
+        + (", the paper's aging evolution (P=100, S=25, no dedup)" if args.paper else ""),
         flush=True,
     )
     start = time.monotonic()
@@ -380,6 +459,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"done in {time.monotonic() - start:.0f} s")
     _print_best(study, args)
     return 0
+
+
+def _default_study_name(dataset: str) -> str:
+    if dataset_kind(dataset) == "imagefolder":
+        return f"amoeba-{Path(imagefolder_path(dataset)).expanduser().resolve().name}"
+    return f"amoeba-{dataset}"
 
 
 def _print_best(study: optuna.Study, args: argparse.Namespace) -> None:

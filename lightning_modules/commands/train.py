@@ -1,4 +1,8 @@
-"""``optuna-amoeba train``: train one architecture at full size, resumable, on 1+ GPUs."""
+"""``optuna-amoeba train``: train one architecture at full size, resumable, on 1+ GPUs.
+
+The validation split (never the test set) picks the checkpoint; the test split is evaluated
+once, at the end, on that checkpoint and printed beside its validation accuracy.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from lightning_modules.commands._common import add_cpu_threads_argument
-from lightning_modules.commands._common import add_size_arguments
+from lightning_modules.commands._common import add_dataset_arguments
+from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import load_study
@@ -16,21 +23,34 @@ from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import resolve_genotype
 from lightning_modules.commands._common import trial_genotype
 from lightning_modules.commands._common import UsageError
+from lightning_modules.datasets import dataset_kind
+from lightning_modules.export import EXPORT_FORMATS
+from lightning_modules.recipes import DIGITS_SIZES
+from lightning_modules.recipes import recipe_defaults
+from lightning_modules.recipes import RECIPES
 from optuna_amoeba.nasnet import Genotype
 
 
 LAST_CHECKPOINT = "last.ckpt"
 
-TRAIN_DEFAULTS: dict[str, dict[str, int | float]] = {
-    # Real et al. 2019, Methods Details: N=6, F=36, batch 128, lr 0.024, 600 epochs.
-    "cifar10": {
-        "epochs": 600,
-        "cells": 6,
-        "filters": 36,
-        "batch_size": 128,
-        "learning_rate": 0.024,
-    },
-    "digits": {"epochs": 10, "cells": 1, "filters": 16, "batch_size": 64, "learning_rate": 0.1},
+_RECIPE_OPTIONS: dict[str, tuple[type, str]] = {
+    "epochs": (int, "training epochs"),
+    "cells": (int, "N, normal cells per stack"),
+    "filters": (int, "F, filters of the first stack"),
+    "batch_size": (int, "training batch size per device"),
+    "learning_rate": (
+        float,
+        "initial SGD learning rate, cosine decay to 0 (per device "
+        "batch; scaled by the device count, see --devices)",
+    ),
+    "momentum": (float, "SGD momentum"),
+    "weight_decay": (float, "L2 weight decay of convolution and linear weights"),
+    "label_smoothing": (float, "label smoothing of the training loss, in [0, 1)"),
+    "drop_path_keep_prob": (float, "final keep probability of scheduled drop-path; 1 disables it"),
+    "auxiliary_weight": (float, "weight of the auxiliary head's loss; 0 drops the head"),
+    "gradient_clip": (float, "clip the gradients' global norm; 0 disables"),
+    "cutout": (int, "side of the cutout square in pixels; 0 disables"),
+    "dropout": (float, "dropout before the classifier, in [0, 1)"),
 }
 
 
@@ -48,42 +68,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--storage", default="sqlite:///amoeba.db", help="(default: %(default)s)")
     parser.add_argument("--study-name", help="(default: the storage's only study)")
-    parser.add_argument(
-        "--dataset",
-        choices=("cifar10", "digits"),
-        default="cifar10",
-        help="(default: %(default)s)",
-    )
-    parser.add_argument("--data-dir", default="data", help="(default: %(default)s)")
-    parser.add_argument("--no-download", action="store_true")
+    add_dataset_arguments(parser)
     parser.add_argument(
         "--val-size",
         type=int,
-        default=0,
-        help="training images held out for validation; 0 trains on all of them and "
-        "validates on the test set (default: %(default)s)",
-    )
-    add_size_arguments(parser, TRAIN_DEFAULTS)
-    parser.add_argument("--weight-decay", type=float, default=5e-4, help="(paper: 5e-4)")
-    parser.add_argument("--label-smoothing", type=float, default=0.0, help="(default: 0)")
-    parser.add_argument(
-        "--drop-path-keep-prob",
-        type=float,
-        default=0.7,
-        help="final keep probability of scheduled drop-path; 1 disables it (paper: 0.7)",
+        help="training images held out for validation, which picks the best epoch's "
+        "checkpoint; 0 trains on all of them and keeps the last epoch's (the test set is "
+        "never used to pick) (default: 5000 for cifar10, 288 for digits, a tenth for an "
+        "image folder without val/)",
     )
     parser.add_argument(
-        "--auxiliary-weight",
-        type=float,
-        default=0.5,
-        help="weight of the auxiliary head's loss; 0 drops the head (paper: half, 0.5)",
+        "--recipe",
+        choices=tuple(RECIPES),
+        default="amoebanet",
+        help="the reference training settings every option below defaults to: amoebanet "
+        "(Real et al. 2019), nasnet (tensorflow/models slim nasnet.py cifar_config); "
+        "docs/training.md lists them with their sources. Options given explicitly "
+        "override the recipe; --dataset digits keeps its own small sizes and no cutout "
+        "(default: %(default)s)",
     )
-    parser.add_argument(
-        "--gradient-clip",
-        type=float,
-        default=5.0,
-        help="clip the gradients' global norm (reference NASNet CIFAR code: 5); 0 disables",
-    )
+    for name, (kind, text) in _RECIPE_OPTIONS.items():
+        values = ", ".join(f"{RECIPES[recipe].as_dict()[name]} {recipe}" for recipe in RECIPES)
+        digits = DIGITS_SIZES.get(name)
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            help=f"{text} (default: {values}"
+            + (f"; {digits} for digits)" if digits is not None else ")"),
+        )
     parser.add_argument(
         "--checkpoint-dir",
         default="checkpoints",
@@ -92,16 +104,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--restart", action="store_true", help="ignore an existing last.ckpt and start over"
     )
+    parser.add_argument(
+        "--export",
+        choices=tuple(EXPORT_FORMATS),
+        action="append",
+        help="also write the selected network for inference without this package: "
+        "torchscript (model.torchscript.pt, torch.jit.load) or torch-export (model.pt2, "
+        "torch.export.load); may be repeated",
+    )
     parser.add_argument("--accelerator", default="auto", help="(default: auto)")
     parser.add_argument(
         "--devices",
         default="auto",
-        help="GPUs to use, a count or 'auto' (all); several train with DDP (default: auto)",
+        help="GPUs to use, a count or 'auto' (all). Several train with DDP, each on "
+        "--batch-size images: the learning rate is then multiplied by the device count "
+        "(linear scaling rule, Goyal et al. 2017) (default: auto)",
     )
     parser.add_argument("--precision", help="Lightning precision (default: bf16-mixed on GPUs)")
     parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     parser.add_argument("--limit-train-batches", type=int, help="for quick runs")
+    add_hardware_arguments(parser)
     add_cpu_threads_argument(parser)
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Lightning's progress bar and messages instead of one line per epoch",
+    )
 
 
 def _genotype(args: argparse.Namespace) -> Genotype:
@@ -132,13 +160,13 @@ def _devices(text: str) -> int | str:
 
 
 def _check_checkpoint(path: Path, expected: dict[str, Any]) -> None:
-    import torch
+    from lightning_modules.export import read_hyperparameters
 
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        stored = checkpoint["hyper_parameters"]
+        stored = read_hyperparameters(path)
     except Exception as error:  # a truncated or foreign file
-        raise UsageError(f"cannot read checkpoint {path}: {error}; use --restart") from None
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"cannot read checkpoint {path}: {reason}; use --restart") from None
     changed = [key for key, value in expected.items() if stored.get(key) != value]
     if changed:
         raise UsageError(
@@ -147,14 +175,22 @@ def _check_checkpoint(path: Path, expected: dict[str, Any]) -> None:
         )
 
 
-def run(args: argparse.Namespace) -> int:
-    apply_dataset_defaults(args, TRAIN_DEFAULTS)
+def _apply_recipe(args: argparse.Namespace) -> None:
+    """Fill the options left unset from ``--recipe`` (``digits`` keeping its small sizes)."""
+    for name, value in recipe_defaults(args.recipe, dataset_kind(args.dataset)).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
     for name, low in (
         ("epochs", 1),
         ("cells", 1),
         ("filters", 1),
         ("batch_size", 1),
         ("val_size", 0),
+        ("cutout", 0),
+        ("image_size", 4),
         ("seed", 0),
         ("limit_train_batches", 1),
         ("cpu_threads", 1),
@@ -174,6 +210,19 @@ def run(args: argparse.Namespace) -> int:
             "--weight-decay must be >= 0 and --label-smoothing in [0, 1), got "
             f"{args.weight_decay} and {args.label_smoothing}"
         )
+    if args.momentum < 0 or not 0 <= args.dropout < 1:
+        raise UsageError(
+            "--momentum must be >= 0 and --dropout in [0, 1), got "
+            f"{args.momentum} and {args.dropout}"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _apply_recipe(args)
+    apply_dataset_defaults(args, {})
+    _check_arguments(args)
     devices = _devices(args.devices)
     genotype = _genotype(args)
 
@@ -183,10 +232,13 @@ def run(args: argparse.Namespace) -> int:
     from lightning.pytorch.loggers import CSVLogger
     import torch
 
+    from lightning_modules.data import ResidentImageDataModule
     from lightning_modules.module import NASNetModule
     from lightning_modules.network import count_parameters
-    from lightning_modules.objective import resolve_precision
-    from lightning_modules.objective import uses_cuda
+    from lightning_modules.objective import EpochLines
+    from lightning_modules.objective import MONITOR
+    from lightning_modules.objective import quiet_lightning
+    from lightning_modules.objective import trainer_settings
 
     if args.cpu_threads is not None:
         torch.set_num_threads(args.cpu_threads)
@@ -197,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
         val_size=args.val_size,
         seed=args.seed,
         download=not args.no_download,
+        cutout=args.cutout,
+        image_size=args.image_size,
     )
     expected = {
         "genotype": str(genotype),
@@ -205,14 +259,52 @@ def run(args: argparse.Namespace) -> int:
         "num_classes": datamodule.num_classes,
     }
     checkpoint_dir = Path(args.checkpoint_dir)
-    resume_from = checkpoint_dir / LAST_CHECKPOINT
-    if resume_from.exists() and not args.restart:
+    resume_from: Path | None = checkpoint_dir / LAST_CHECKPOINT
+    if resume_from is not None and resume_from.exists() and not args.restart:
         _check_checkpoint(resume_from, expected)
         print(f"resuming from {resume_from}")
     else:
-        resume_from = None  # type: ignore[assignment]
+        resume_from = None
 
+    validate = datamodule.has_validation
+    callbacks: list[pl.Callback] = [
+        # Model selection on the validation split only; without one, the last epoch's.
+        ModelCheckpoint(
+            dirpath=str(checkpoint_dir),
+            filename="best-{epoch}-{val_acc:.4f}",
+            monitor=MONITOR,
+            mode="max",
+            save_last=True,
+        )
+        if validate
+        else ModelCheckpoint(dirpath=str(checkpoint_dir), save_top_k=0, save_last=True)
+    ]
+    # Each refresh reads the loss back from the GPU; every step would stall it.
+    callbacks.append(TQDMProgressBar(refresh_rate=20) if args.verbose else EpochLines())
+    with quiet_lightning(not args.verbose):
+        trainer = pl.Trainer(
+            max_epochs=args.epochs,
+            devices=devices,
+            **trainer_settings(
+                accelerator=args.accelerator,
+                precision=args.precision,
+                deterministic=args.deterministic,
+            ),
+            gradient_clip_val=args.gradient_clip or None,
+            limit_train_batches=args.limit_train_batches,
+            limit_val_batches=None if validate else 0,
+            logger=CSVLogger(str(checkpoint_dir), name="metrics"),
+            callbacks=callbacks,
+            enable_progress_bar=args.verbose,
+            enable_model_summary=args.verbose,
+            num_sanity_val_steps=0,
+        )
+    learning_rate = args.learning_rate * trainer.world_size
     pl.seed_everything(args.seed, workers=True, verbose=False)
+    normalization: dict[str, Any] = {}
+    if isinstance(datamodule, ResidentImageDataModule):
+        mean, std = datamodule.mean_std()
+        normalization = {"input_mean": tuple(mean), "input_std": tuple(std)}
     module = NASNetModule(
         genotype=genotype,
         num_cells=args.cells,
@@ -222,40 +314,79 @@ def run(args: argparse.Namespace) -> int:
         image_size=datamodule.image_size,
         drop_path_keep_prob=args.drop_path_keep_prob,
         auxiliary_weight=args.auxiliary_weight,
-        learning_rate=args.learning_rate,
+        dropout=args.dropout,
+        learning_rate=learning_rate,
+        momentum=args.momentum,
         weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing,
+        class_names=getattr(datamodule, "classes", None) or None,
+        **normalization,
     )
-    print(
-        f"training {genotype}\nN={args.cells}, F={args.filters}: "
-        f"{count_parameters(module.network):,} parameters (auxiliary head excluded), "
-        f"{args.epochs} epochs"
-    )
-    trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator=args.accelerator,
-        devices=devices,
-        precision=resolve_precision(args.accelerator, args.precision),  # type: ignore[arg-type]
-        gradient_clip_val=args.gradient_clip or None,
-        benchmark=uses_cuda(args.accelerator) or None,
-        limit_train_batches=args.limit_train_batches,
-        logger=CSVLogger(str(checkpoint_dir), name="metrics"),
-        callbacks=[
-            # Each refresh reads the loss back from the GPU; every step would stall it.
-            TQDMProgressBar(refresh_rate=20),
-            ModelCheckpoint(
-                dirpath=str(checkpoint_dir),
-                filename="best-{epoch}-{val_acc:.4f}",
-                monitor="val_acc",
-                mode="max",
-                save_last=True,
-            ),
-        ],
-        num_sanity_val_steps=0,
-    )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
-    results = trainer.test(module, datamodule=datamodule, verbose=False)
-    if trainer.is_global_zero and results:
-        print(f"test accuracy after {trainer.current_epoch} epochs: {results[0]['test_acc']:.4f}")
-        print(f"checkpoints in {checkpoint_dir}")
+    if args.compile:
+        module.network.compile()
+    if trainer.is_global_zero:
+        sizes = datamodule.split_sizes()
+        print(
+            f"training {genotype}\nN={args.cells}, F={args.filters}: "
+            f"{count_parameters(module.network):,} parameters (auxiliary head excluded), "
+            f"{args.epochs} epochs, recipe {args.recipe}; images: "
+            + ", ".join(f"{count:,} {split}" for split, count in sizes.items())
+        )
+        if trainer.world_size > 1:
+            count = trainer.world_size
+            print(
+                f"{count} devices: global batch {args.batch_size * count}, "
+                f"learning rate {args.learning_rate} x {count} = {learning_rate:g}"
+            )
+    with quiet_lightning(not args.verbose):
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=str(resume_from) if resume_from else None,
+            weights_only=True,
+        )
+    _report(trainer, module, datamodule, checkpoint_dir, args)
     return 0
+
+
+def _report(
+    trainer: Any,
+    module: Any,
+    datamodule: Any,
+    checkpoint_dir: Path,
+    args: argparse.Namespace,
+) -> None:
+    """Evaluate the selected checkpoint once on the test split; print it beside validation;
+    export it when asked."""
+    from lightning_modules.objective import quiet_lightning
+
+    checkpoint = trainer.checkpoint_callback
+    selected = checkpoint.best_model_path if datamodule.has_validation else ""
+    selected = selected or checkpoint.last_model_path or str(checkpoint_dir / LAST_CHECKPOINT)
+    summary = [f"selected checkpoint: {selected}"]
+    if datamodule.has_validation and checkpoint.best_model_score is not None:
+        summary.append(f"val_acc={float(checkpoint.best_model_score):.4f}")
+    elif not datamodule.has_validation:
+        summary.append("(last epoch; no validation split)")
+    if datamodule.has_test:
+        with quiet_lightning(not args.verbose):
+            results = trainer.test(
+                module, datamodule=datamodule, ckpt_path=selected, verbose=False, weights_only=True
+            )
+        if results:
+            summary.append(f"test_acc={results[0]['test_acc']:.4f}")
+    else:
+        summary.append("(no test split)")
+    if not trainer.is_global_zero:
+        return
+    print(f"after {trainer.current_epoch} epochs, " + "  ".join(summary))
+    print("accuracies are fractions of images classified correctly (0-1)")
+    for export_format in dict.fromkeys(args.export or ()):
+        from lightning_modules.export import export_network
+        from lightning_modules.export import load_network
+
+        path = export_network(
+            load_network(selected), checkpoint_dir / EXPORT_FORMATS[export_format], export_format
+        )
+        print(f"exported {export_format}: {path}")
+    print(f"checkpoints in {checkpoint_dir}")

@@ -1,0 +1,134 @@
+"""Use a trained network without Lightning: load a checkpoint, export it.
+
+``load_network(path)`` turns a checkpoint written by ``optuna-amoeba train`` (or any
+:class:`~lightning_modules.module.NASNetModule` checkpoint) into a plain
+:class:`~lightning_modules.network.NASNetwork` in evaluation mode. It reads the file with
+``torch.load(weights_only=True)``, which unpickles tensors and plain Python values only, so
+a checkpoint from elsewhere cannot run code on load. Inputs are ``N x C x H x W`` float
+images normalised with the per-channel ``input_mean`` / ``input_std`` that
+:func:`read_hyperparameters` returns (when the checkpoint recorded them).
+
+``export_network`` writes the network as TorchScript (``torch.jit.load``) or as a
+``torch.export`` program (``torch.export.load(path).module()``), batch size free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+from typing import TYPE_CHECKING
+import warnings
+
+
+if TYPE_CHECKING:
+    import torch
+
+    from lightning_modules.network import NASNetwork
+
+
+EXPORT_FORMATS: dict[str, str] = {
+    "torchscript": "model.torchscript.pt",
+    "torch-export": "model.pt2",
+}
+"""Export formats and the file name ``optuna-amoeba train --export`` writes each to.
+
+This module imports torch only when a function runs, so the command line can list the
+formats without loading it."""
+
+_NETWORK_PREFIX = "network."
+
+
+@contextlib.contextmanager
+def _torchscript_deprecation_quiet() -> Iterator[None]:
+    # PyTorch deprecates TorchScript in favour of torch.export (said in docs/training.md);
+    # the format stays for runtimes that only read TorchScript.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")
+        yield
+
+
+def _read(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:
+    import torch
+
+    checkpoint = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path} is not a NASNetModule checkpoint (no hyper_parameters)")
+    return checkpoint
+
+
+def read_hyperparameters(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The module hyperparameters stored in a checkpoint (genotype text, sizes, training
+    settings and, when recorded, ``input_mean``, ``input_std`` and ``class_names``)."""
+    return dict(_read(path, "cpu")["hyper_parameters"])
+
+
+def load_network(
+    path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
+) -> NASNetwork:
+    """The trained network of a checkpoint, in evaluation mode, on ``map_location``.
+
+    One call, no Lightning needed: ``network = load_network("checkpoints/last.ckpt")``,
+    then ``logits = network(images)``.
+    """
+    from lightning_modules.network import network_from_hparams
+
+    checkpoint = _read(path, map_location)
+    network = network_from_hparams(checkpoint["hyper_parameters"])
+    state = {
+        name[len(_NETWORK_PREFIX) :]: tensor
+        for name, tensor in checkpoint["state_dict"].items()
+        if name.startswith(_NETWORK_PREFIX)
+    }
+    network.load_state_dict(state)
+    return network.to(map_location).eval()
+
+
+def example_input(network: NASNetwork, batch_size: int = 2) -> torch.Tensor:
+    """A zero batch of the shape ``network`` takes, on its device."""
+    import torch
+
+    size = network.image_size
+    device = next(network.parameters()).device
+    return torch.zeros(batch_size, network.in_channels, size, size, device=device)
+
+
+def export_network(network: NASNetwork, path: str | os.PathLike[str], export_format: str) -> Path:
+    """Write ``network`` (put in evaluation mode) to ``path`` as ``export_format``, one of
+    :data:`EXPORT_FORMATS`; the batch dimension stays free. Returns the path."""
+    import torch
+
+    if export_format not in EXPORT_FORMATS:
+        raise ValueError(
+            f"export_format must be one of {', '.join(EXPORT_FORMATS)}; got {export_format!r}"
+        )
+    network.eval()
+    example = example_input(network)
+    target = Path(path)
+    with torch.no_grad():
+        if export_format == "torchscript":
+            with _torchscript_deprecation_quiet():
+                traced = torch.jit.trace(network, example)  # type: ignore[no-untyped-call]
+                torch.jit.save(traced, str(target))
+        else:
+            batch = torch.export.Dim("batch", min=1)
+            program = torch.export.export(network, (example,), dynamic_shapes=({0: batch},))
+            torch.export.save(program, target)
+    return target
+
+
+def load_exported(path: str | os.PathLike[str]) -> torch.nn.Module:
+    """A model written by :func:`export_network`, by its file name's suffix (``.pt2``:
+    ``torch.export``; otherwise TorchScript)."""
+    import torch
+
+    if str(path).endswith(".pt2"):
+        module: torch.nn.Module = torch.export.load(Path(path)).module()
+        return module
+    with _torchscript_deprecation_quiet():
+        scripted: torch.nn.Module = torch.jit.load(  # type: ignore[no-untyped-call]
+            str(path), map_location="cpu"
+        )
+    return scripted.eval()
