@@ -118,6 +118,11 @@ def network_cost(operations: Sequence[str]) -> NetworkCost:
     return total + _batch_norm(previous) + NetworkCost(classifier, classifier)
 
 
+@functools.cache
+def _cost_of_multiset(operations: tuple[str, ...]) -> NetworkCost:
+    return network_cost(operations)
+
+
 @dataclass(frozen=True)
 class NatsSizeProblem:
     """Maximise the table's test accuracy (%) and minimise the parameter count (millions).
@@ -132,8 +137,9 @@ class NatsSizeProblem:
     def from_table(cls, table: NatsTable) -> NatsSizeProblem:
         parameters = np.empty(table.accuracy.shape)
         for index in itertools.product(range(len(NATS_OPERATIONS)), repeat=len(NATS_EDGES)):
-            operations = [NATS_OPERATIONS[i] for i in index]
-            parameters[index] = network_cost(operations).parameters / 1e6
+            # Edges add up independently: the count depends on the multiset of operations.
+            operations = tuple(NATS_OPERATIONS[i] for i in sorted(index))
+            parameters[index] = _cost_of_multiset(operations).parameters / 1e6
         return cls(table=table, parameters=parameters)
 
     def values(self, params: dict[str, str]) -> tuple[float, float]:

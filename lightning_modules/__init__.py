@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lightning_modules.network import count_flops
     from lightning_modules.network import count_parameters
     from lightning_modules.network import NASNetwork
+    from lightning_modules.objective import make_accuracy_size_objective
     from lightning_modules.objective import make_objective
     from lightning_modules.operations import make_operation
 
@@ -32,6 +33,7 @@ _LOCATIONS = {
     "NASNetwork": "lightning_modules.network",
     "count_flops": "lightning_modules.network",
     "count_parameters": "lightning_modules.network",
+    "make_accuracy_size_objective": "lightning_modules.objective",
     "make_objective": "lightning_modules.objective",
     "make_operation": "lightning_modules.operations",
 }
@@ -44,6 +46,7 @@ __all__ = [
     "NASNetwork",
     "count_flops",
     "count_parameters",
+    "make_accuracy_size_objective",
     "make_datamodule",
     "make_objective",
     "make_operation",
