@@ -216,3 +216,26 @@ def test_show_draws_and_names_the_front(
     }
     assert {path.name for path in (tmp_path / "out").iterdir()} == expected
     assert "pictures: 8 files in out" in out
+
+
+def test_show_lists_flops_in_millions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'flops.db'}"
+    _fake_search(url, ["accuracy", "flops"], [(0.60, 1.5e6), (0.80, 12.25e6)])
+    assert main(["show", "--storage", url, "--output-dir", "out"]) == 0
+    out = capsys.readouterr().out
+    assert "validation accuracy against FLOPs, from the smallest:" in out
+    assert "  trial 0: val_acc=0.6000, 1.5 MFLOPs  [smallest]" in out
+    assert "  trial 1: val_acc=0.8000, 12.2 MFLOPs  [most accurate]" in out
+
+
+def test_train_from_a_two_objective_study_asks_for_a_genotype(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'mo.db'}"
+    _fake_search(url, ["accuracy", "params"], [(0.60, 1_000.0)])
+    assert main(["train", *TINY, "--from-study", "--storage", url]) == 2
+    assert capsys.readouterr().err == (
+        "optuna-amoeba train: error: study 's' has 2 objectives, so no single best trial: "
+        "pick one from its Pareto front (optuna-amoeba show) and pass its genotype with "
+        "--genotype\n"
+    )

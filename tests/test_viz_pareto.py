@@ -116,6 +116,10 @@ def test_plot_labels_the_front_and_marks_the_trade_offs() -> None:
     (boundary,) = axes.get_lines()
     assert boundary.get_drawstyle() == "steps-post"
 
+    # A repeat of trial 2's values shares its label.
+    repeated = plot_pareto_front(_study([*VALUES, VALUES[2]]))
+    assert "#2, #7" in _texts(repeated) and "#2" not in _texts(repeated)
+
     unnamed = plot_pareto_front(_study(VALUES), annotate=False, log_x=True)
     assert unnamed.axes[0].get_xlabel() == "objective 1"
     assert unnamed.axes[0].get_xscale() == "log"

@@ -129,9 +129,6 @@ def format_values(study: optuna.Study, values: Sequence[float]) -> str:
 
 def front_status(study: optuna.Study) -> str:
     """The progress line's summary of a two-objective study: the Pareto front's size."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return "Pareto front: empty"
     return f"Pareto front: {len(study.best_trials)} trial(s)"
 
 
@@ -159,7 +156,8 @@ def print_trade_offs(study: optuna.Study) -> list[FrozenTrial]:
         print("no complete trial yet")
         return []
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    names = metric_names(study_objectives(study) or ()) or list(study.metric_names or ())
+    objectives = study_objectives(study)
+    names = metric_names(objectives) if objectives else list(study.metric_names or ())
     against = f": {names[0]} against {names[1]}" if len(names) == 2 else ""
     print(
         f"Pareto front: {len(trade_offs.front)} of {len(complete)} complete trials{against}, "

@@ -103,9 +103,9 @@ def plot_pareto_front(
     """Draw every complete trial of a two-objective study in grey and its Pareto front on top.
 
     The front is drawn as the boundary of what it dominates, each front trial labelled with
-    its number (``annotate``); the best trial on each objective and the knee (see
-    :class:`ParetoTradeOffs`) are marked. Axes are named by the study's metric names
-    (``study.set_metric_names``) when it has them.
+    its number (``annotate``; trials with equal values share a label); the best trial on each
+    objective and the knee (see :class:`ParetoTradeOffs`) are marked. Axes are named by the
+    study's metric names (``study.set_metric_names``) when it has them.
 
     Args:
         study: A study with two objectives, e.g. validation accuracy (maximised) and
@@ -152,10 +152,13 @@ def plot_pareto_front(
     plot.scatter(front[:, x_objective], front[:, y_objective], s=30, color="#d62728", zorder=4,
                  label=f"Pareto front ({len(front)})")  # fmt: skip
     if annotate:
-        for trial, (x, y) in zip(
-            trade_offs.front, front[:, [x_objective, y_objective]], strict=True
-        ):
-            plot.annotate(f"#{trial.number}", (x, y), xytext=(4, -10),
+        # Trials with equal values share one label.
+        numbers: dict[tuple[float, float], list[int]] = {}
+        for trial in trade_offs.front:
+            point = (trial.values[x_objective], trial.values[y_objective])
+            numbers.setdefault(point, []).append(trial.number)
+        for point, same in numbers.items():
+            plot.annotate(", ".join(f"#{n}" for n in same), point, xytext=(4, -10),
                           textcoords="offset points", fontsize=8, color="#8b0000")  # fmt: skip
     marks = [
         (trade_offs.best_on_x, _best_label(study, names, x_objective), "s"),
