@@ -10,6 +10,9 @@ Runs one process per (sampler, seed), ``--jobs`` at a time, saves each run under
 ``OUT/runs/``, then writes ``OUT/regret.png``, ``OUT/README.md`` (tables),
 ``OUT/summary.json`` and ``OUT/meta.json`` (command, versions, machine, dates). Runs already
 saved in ``OUT`` with the same settings are reused, so an interrupted comparison resumes.
+
+``--problem nats-size`` has two objectives (accuracy against parameter count): its report
+(hypervolume instead of regret) is written by :mod:`benchmarks.multi_objective`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from typing import Any
 from typing import NoReturn
 
 from benchmarks import meta
+from benchmarks import multi_objective
 from benchmarks.problems import build_problem
+from benchmarks.problems import MULTI_OBJECTIVE_PROBLEMS
 from benchmarks.problems import PROBLEMS
 from benchmarks.problems import ProblemSpec
 from benchmarks.problems import TRAINING_PROBLEMS
@@ -94,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--problem", required=True, choices=PROBLEMS)
     parser.add_argument(
         "--data",
-        help="nats, nats-noisy: the NATS-Bench CSV (columns arch, test_accuracy); "
+        help="nats, nats-noisy, nats-size: the NATS-Bench CSV (columns arch, test_accuracy); "
         "cifar10: the dataset folder; digits: unused",
     )
     parser.add_argument("--samplers", default="amoeba,tpe,random")
@@ -214,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         samplers: list[SamplerSpec] = parse_samplers(args.samplers)
         for spec in samplers:
             spec.build(seed=0)  # refuse bad keyword values before any run starts
-        build_problem(problem)  # read and check the data before any run starts
+        # Read and check the data before any run starts.
+        if problem.name in MULTI_OBJECTIVE_PROBLEMS:
+            multi_objective.build_size_problem(problem)
+        else:
+            build_problem(problem)
     except ValueError as error:
         _fail(str(error))
     n_trials = args.n_trials
@@ -276,7 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     record["finished"] = meta.now()
     (out / META_FILE).write_text(json.dumps(record, indent=1) + "\n")
-    write_report(out)
+    if problem.name in MULTI_OBJECTIVE_PROBLEMS:
+        multi_objective.write_report(out)
+    else:
+        write_report(out)
     print(out / "README.md")
     return 0
 

@@ -20,8 +20,10 @@ from benchmarks.nats import NatsTable
 from benchmarks.nats import suggest_nats_arch
 
 
-PROBLEMS = ("nats", "nats-noisy", "nasnet-synthetic", "digits", "cifar10")
+PROBLEMS = ("nats", "nats-noisy", "nats-size", "nasnet-synthetic", "digits", "cifar10")
 TRAINING_PROBLEMS = ("digits", "cifar10")
+# Two objectives (accuracy, size): run and reported by benchmarks.multi_objective.
+MULTI_OBJECTIVE_PROBLEMS = ("nats-size",)
 # Offset mixed into the noise seed so that the noise stream of seed r differs from any
 # sampler's stream of seed r, while every sampler run with seed r sees the same noise.
 NOISE_STREAM_OFFSET = 0x4E4F4953
@@ -29,6 +31,7 @@ NOISE_STREAM_OFFSET = 0x4E4F4953
 _RELEVANT_SETTINGS = {
     "nats": ("data",),
     "nats-noisy": ("data", "noise_sigma"),
+    "nats-size": ("data",),
     "nasnet-synthetic": ("landscape_seed",),
     "digits": ("epochs", "training"),
     "cifar10": ("data", "epochs", "training"),
@@ -52,7 +55,7 @@ class ProblemSpec:
     def __post_init__(self) -> None:
         if self.name not in PROBLEMS:
             raise ValueError(f"problem must be one of {', '.join(PROBLEMS)}, got {self.name!r}")
-        if self.name in ("nats", "nats-noisy") and not self.data:
+        if self.name in ("nats", "nats-noisy", "nats-size") and not self.data:
             raise ValueError(f"problem {self.name!r} needs --data PATH (the NATS-Bench CSV)")
         if self.name == "cifar10" and not self.data:
             raise ValueError("problem 'cifar10' needs --data DIR (the CIFAR-10 dataset folder)")
@@ -132,6 +135,10 @@ def _synthetic_evaluation(landscape_seed: int, seed: int) -> Evaluation:
 
 def build_problem(spec: ProblemSpec) -> Problem:
     """Load what ``spec`` needs (a table, a dataset) and return the problem."""
+    if spec.name in MULTI_OBJECTIVE_PROBLEMS:
+        raise ValueError(
+            f"problem {spec.name!r} has two objectives; benchmarks.multi_objective runs it"
+        )
     if spec.name in ("nats", "nats-noisy"):
         assert spec.data is not None
         table = _nats_table(spec.data)

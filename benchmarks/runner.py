@@ -23,6 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from benchmarks.problems import build_problem
+from benchmarks.problems import MULTI_OBJECTIVE_PROBLEMS
 from benchmarks.problems import ProblemSpec
 from benchmarks.samplers import SamplerClock
 from benchmarks.samplers import SamplerSpec
@@ -92,7 +93,12 @@ def incumbents_by_mean(
 
 
 def execute(task: RunTask) -> dict[str, Any]:
-    """Run ``task`` and return its record (see :func:`save_run` for the fields)."""
+    """Run ``task`` and return its record (see :func:`save_run` for the fields); two-objective
+    problems run in :func:`benchmarks.multi_objective.execute`."""
+    if task.problem.name in MULTI_OBJECTIVE_PROBLEMS:
+        from benchmarks import multi_objective
+
+        return multi_objective.execute(task)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     problem = build_problem(task.problem)
@@ -211,6 +217,8 @@ def _format_duration(seconds: float) -> str:
 
 
 def _final_regret(record: dict[str, Any]) -> str:
+    if record.get("hypervolume") is not None:
+        return f"hypervolume {record['hypervolume'][-1]:.5f}"
     if record["true_regret"] is not None:
         return f"regret {record['true_regret'][-1]:.4g}"
     return f"best {record['incumbent_true_value'][-1]:.4g}"

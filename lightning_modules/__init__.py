@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lightning_modules.network import count_flops
     from lightning_modules.network import count_parameters
     from lightning_modules.network import NASNetwork
+    from lightning_modules.objective import make_accuracy_size_objective
     from lightning_modules.objective import make_objective
     from lightning_modules.operations import make_operation
 
@@ -38,6 +39,7 @@ _LOCATIONS = {
     "NASNetwork": "lightning_modules.network",
     "count_flops": "lightning_modules.network",
     "count_parameters": "lightning_modules.network",
+    "make_accuracy_size_objective": "lightning_modules.objective",
     "make_objective": "lightning_modules.objective",
     "make_operation": "lightning_modules.operations",
 }
@@ -53,6 +55,7 @@ __all__ = [
     "count_parameters",
     "export_network",
     "load_network",
+    "make_accuracy_size_objective",
     "make_datamodule",
     "make_objective",
     "make_operation",

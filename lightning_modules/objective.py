@@ -318,3 +318,36 @@ def make_objective(
         return float(trainer.callback_metrics[MONITOR].item())
 
     return objective
+
+
+SIZE_OBJECTIVES = {PARAMS_ATTR: "parameters", FLOPS_ATTR: "FLOPs"}
+"""The size a two-objective search can minimise: user attr name -> metric name."""
+
+
+def make_accuracy_size_objective(
+    size: str = PARAMS_ATTR, **options: Any
+) -> Callable[[optuna.Trial], tuple[float, float]]:
+    """:func:`make_objective`'s objective for a two-objective study: it returns (validation
+    accuracy, size), to maximise and minimise.
+
+    ``size`` is ``"params"`` (trainable parameters) or ``"flops"`` (forward FLOPs per image),
+    the user attr the trial records. ``options`` are :func:`make_objective`'s; pruning is off,
+    as Optuna prunes single-objective studies only. For example::
+
+        study = optuna.create_study(
+            directions=["maximize", "minimize"], sampler=AgingEvolutionSampler(seed=0)
+        )
+        study.set_metric_names(["validation accuracy", "parameters"])
+        study.optimize(make_accuracy_size_objective("params", dataset="digits"), n_trials=20)
+    """
+    if size not in SIZE_OBJECTIVES:
+        raise ValueError(f"size must be one of {', '.join(SIZE_OBJECTIVES)}, got {size!r}")
+    if options.get("pruning"):
+        raise ValueError("pruning=True needs a single-objective study; leave it out")
+    objective = make_objective(**{**options, "pruning": False})
+
+    def accuracy_and_size(trial: optuna.Trial) -> tuple[float, float]:
+        accuracy = objective(trial)
+        return accuracy, float(trial.user_attrs[size])
+
+    return accuracy_and_size

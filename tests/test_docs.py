@@ -21,8 +21,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = sorted(
-    [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "benchmarks" / "README.md"]
-    + list((ROOT / "docs").glob("*.md"))
+    [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        ROOT / "benchmarks" / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+    ]
 )
 _FENCE = re.compile(r"^```(?P<language>[\w-]*)[ \t]*$")
 _MARKER = re.compile(r"^<!-- doc-test: (?P<verb>skip|run)\b(?P<reason>.*?)-->$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -25,6 +26,14 @@ from lightning_modules.commands._common import open_storage
 from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import trial_genotype
 from lightning_modules.commands._common import UsageError
+from lightning_modules.commands._pareto import ACCURACY
+from lightning_modules.commands._pareto import check_objectives
+from lightning_modules.commands._pareto import create_study
+from lightning_modules.commands._pareto import format_values
+from lightning_modules.commands._pareto import front_status
+from lightning_modules.commands._pareto import OBJECTIVE_CHOICES
+from lightning_modules.commands._pareto import parse_objectives
+from lightning_modules.commands._pareto import print_trade_offs
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import imagefolder_path
 from lightning_modules.datasets import IMAGEFOLDER_PREFIX
@@ -96,6 +105,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=20,
         help="complete trials the whole study should reach, counting earlier runs and "
         "other workers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--objectives",
+        default=ACCURACY,
+        metavar="{" + ",".join(OBJECTIVE_CHOICES) + "}",
+        help="what to search for: validation accuracy, or accuracy against the network's "
+        "parameter count or FLOPs, a two-objective study whose result is a Pareto front "
+        "(default: %(default)s)",
     )
     add_size_arguments(parser, SEARCH_DEFAULTS)
     parser.add_argument(
@@ -211,6 +228,7 @@ def _search_config(args: argparse.Namespace) -> dict[str, Any]:
         "weight_decay": args.weight_decay,
         "label_smoothing": args.label_smoothing,
         "cutout": args.cutout,
+        "objectives": list(args.objectives),
     }
     if args.image_size is not None:
         config["image_size"] = args.image_size
@@ -238,10 +256,11 @@ class ProgressDisplay:
             parts.append(
                 f"val_acc={trial.intermediate_values[last_epoch]:.4f} at epoch {last_epoch + 1}"
             )
-        elif trial.value is not None:
-            parts.append(f"val_acc={trial.value:.4f}")
-        best = _best_trial(study)
-        if best is not None and best.value is not None:
+        elif trial.values is not None:
+            parts.append(format_values(study, trial.values))
+        if len(study.directions) > 1:
+            parts.append(front_status(study))
+        elif (best := _best_trial(study)) is not None and best.value is not None:
             parts.append(f"best={best.value:.4f} (trial {best.number})")
         if self.durations:
             mean = sum(self.durations) / len(self.durations)
@@ -307,12 +326,10 @@ def _existing_study(
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return None
-    if study.directions != [optuna.study.StudyDirection.MAXIMIZE]:
-        raise UsageError(
-            f"study {study_name!r} exists but does not maximise one value; "
-            "use another --study-name"
-        )
+    check_objectives(study, config["objectives"])
     stored = study.user_attrs.get(SEARCH_CONFIG_ATTR)
+    if isinstance(stored, dict):
+        stored = {"objectives": [ACCURACY], **stored}  # studies searched before --objectives
     # A study stored by an older version is checked on the settings it recorded.
     changed = ", ".join(
         f"{key} {stored[key]!r} (now {value!r})"
@@ -334,6 +351,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--val-size must be >= 1, got {args.val_size}: a trial's value is its validation "
             "accuracy, and the test set never stands in for it"
+        )
+    args.objectives = parse_objectives(args.objectives)
+    if len(args.objectives) > 1 and args.pruner != "none":
+        raise UsageError(
+            f"--pruner {args.pruner} needs a single objective; Optuna does not prune "
+            f"--objectives {','.join(args.objectives)}"
         )
     for name, low in (
         ("n_trials", 1),
@@ -398,12 +421,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     if study is None:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=study_name,
-            direction="maximize",
-            load_if_exists=True,
-        )
+        study = create_study(storage, study_name, args.objectives)
         if SEARCH_CONFIG_ATTR not in study.user_attrs:
             study.set_user_attr(SEARCH_CONFIG_ATTR, config)
     study.sampler = _make_sampler(args, num_existing_trials=num_existing_trials)
@@ -416,9 +434,14 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(args.artifact_dir, exist_ok=True)
         artifact_store = FileSystemArtifactStore(args.artifact_dir)
 
+    from lightning_modules.objective import make_accuracy_size_objective
     from lightning_modules.objective import make_objective
 
-    objective = make_objective(
+    objective = (
+        functools.partial(make_accuracy_size_objective, args.objectives[1])
+        if len(args.objectives) > 1
+        else make_objective
+    )(
         dataset=datamodule,
         epochs=args.epochs,
         num_cells=args.cells,
@@ -468,6 +491,9 @@ def _default_study_name(dataset: str) -> str:
 
 
 def _print_best(study: optuna.Study, args: argparse.Namespace) -> None:
+    if len(study.directions) > 1:
+        print_trade_offs(study)
+        return
     best = _best_trial(study)
     if best is None or best.value is None:
         print("no complete trial yet")

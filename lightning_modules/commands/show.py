@@ -1,4 +1,5 @@
-"""``optuna-amoeba show``: the best trials of a search, with pictures of their cells."""
+"""``optuna-amoeba show``: the best trials of a search, with pictures of their cells; for a
+two-objective search, its Pareto front."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import load_study
 from lightning_modules.commands._common import open_storage
 from lightning_modules.commands._common import trial_genotype
+from lightning_modules.commands._pareto import show_front
 from optuna_amoeba import rank_by_mean
 
 
@@ -18,13 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", default="sqlite:///amoeba.db", help="(default: %(default)s)")
     parser.add_argument("--study-name", help="(default: the storage's only study)")
     parser.add_argument(
-        "--top", type=int, default=5, help="how many trials (default: %(default)s)"
+        "--top",
+        type=int,
+        default=5,
+        help="how many trials (default: %(default)s); a two-objective study lists its "
+        "whole Pareto front",
     )
     parser.add_argument(
         "--output-dir",
         default="cells",
-        help="where the pictures go: each trial's cells and lineage, and the study's "
-        "progress (default: %(default)s)",
+        help="where the pictures go: each trial's cells and lineage, the study's progress "
+        "and, for two objectives, its Pareto front (default: %(default)s)",
     )
     parser.add_argument(
         "--formats",
@@ -39,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     check_int(args, "top", 1)
     storage = open_storage(args.storage)
     study = load_study(storage, args.study_name, args.storage)
+    if len(study.directions) > 1:
+        return show_front(study, Path(args.output_dir), args.formats)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not trials:
         print(f"study {study.study_name!r} has no complete trial yet")

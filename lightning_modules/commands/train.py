@@ -137,6 +137,12 @@ def _genotype(args: argparse.Namespace) -> Genotype:
         return resolve_genotype(args.genotype)
     storage = open_storage(args.storage)
     study = load_study(storage, args.study_name, args.storage)
+    if len(study.directions) > 1:
+        raise UsageError(
+            f"study {study.study_name!r} has {len(study.directions)} objectives, so no single "
+            "best trial: pick one from its Pareto front (optuna-amoeba show) and pass its "
+            "genotype with --genotype"
+        )
     try:
         best = study.best_trial
     except ValueError:
