@@ -334,11 +334,10 @@ def plot_regret_time(comparison: AsyncComparison, summary: dict[str, Any], path:
         for label in comparison.labels:
             values = comparison.regret[(label, k)]
             mean = _mean_curve(values)
-            se = (
-                np.nanstd(values, axis=0, ddof=1) / math.sqrt(len(values))
-                if len(values) > 1
-                else 0 * mean
-            )
+            se = np.zeros_like(mean)
+            if len(values) > 1:
+                complete = ~np.isnan(mean)
+                se[complete] = values[:, complete].std(axis=0, ddof=1) / math.sqrt(len(values))
             (line,) = axis.plot(grid, np.maximum(mean, floor), label=label, linewidth=1.5)
             axis.fill_between(
                 grid,
