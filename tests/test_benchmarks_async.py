@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 import itertools
 import json
@@ -19,6 +20,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
+from benchmarks import ask_cost
 from benchmarks import asynchronous
 from benchmarks.async_report import regret_on_grid
 from benchmarks.async_sim import AsyncTask
@@ -361,3 +363,21 @@ def test_tpe_variants_with_and_without_the_constant_liar() -> None:
     assert parse_sampler("tpe-no-liar").settings()["constant_liar"] is False
     sampler = parse_sampler("tpe-no-liar").build(seed=0)
     assert isinstance(sampler, optuna.samplers.TPESampler)
+
+
+@pytest.mark.parametrize("space", list(ask_cost.SPACES))
+def test_ask_cost_times_proposals_with_trials_running(space: str) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study_name, _ = ask_cost.fill(storage, space, size=60, running=8, seed=0)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    assert states == {TrialState.COMPLETE: 52, TrialState.RUNNING: 8}
+    for sampler in ask_cost.SAMPLERS:
+        row = ask_cost.measure(storage, study_name, space, sampler, asks=3, seed=0)
+        assert row["running"] == 8 and row["asks"] == 3
+        assert 0 < row["median_sampler_ms"] <= row["median_ask_ms"] <= row["p90_ask_ms"]
+        assert 0 <= row["median_sampler_storage_ms"] <= row["median_sampler_ms"]
+    # Each sampler added its proposals (the first included); 8 are still running.
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    assert len(study.trials) == 60 + 3 * 4
+    assert len(study.get_trials(states=(TrialState.RUNNING,))) == 8
