@@ -28,6 +28,7 @@ and ``OUT/speedup.png``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Sequence
 from concurrent.futures import as_completed
 from concurrent.futures import Future
@@ -71,7 +72,7 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def _int_at_least(low: int) -> Any:
+def _int_at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
