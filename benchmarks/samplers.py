@@ -57,8 +57,24 @@ REGISTERED: dict[str, _Registered] = {
     "tpe-independent": _Registered(
         "optuna.samplers:TPESampler", {"multivariate": False}, "TPESampler(multivariate=False)"
     ),
+    "tpe-no-liar": _Registered(
+        "optuna.samplers:TPESampler",
+        {"constant_liar": False},
+        "TPESampler(constant_liar=False): running trials are not penalised",
+    ),
     "random": _Registered("optuna.samplers:RandomSampler", {}, "RandomSampler"),
     "nsgaii": _Registered("optuna.samplers:NSGAIISampler", {}, "NSGAIISampler, defaults"),
+    # Peers from other libraries (the 'peers' extra), driven through their own ask/tell APIs.
+    "synetune-re": _Registered(
+        "benchmarks.peers:SyneTuneRegularizedEvolutionSampler",
+        {},
+        "Syne Tune's RegularizedEvolution searcher, its defaults (P=100, S=10)",
+    ),
+    "nevergrad": _Registered(
+        "benchmarks.peers:NevergradSampler",
+        {},
+        "Nevergrad's DiscreteOnePlusOne, a (1+1) evolutionary algorithm",
+    ),
 }
 
 _SPEC = re.compile(r"^(?P<target>[^\[\]]+?)\s*(?:\[(?P<overrides>[^\[\]]*)\])?$")

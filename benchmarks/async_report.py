@@ -1,0 +1,464 @@
+"""Tables, plots and summary of a simulated asynchronous comparison.
+
+``python -m benchmarks.async_report DIR`` rebuilds ``DIR/README.md``, ``DIR/summary.json``,
+``DIR/regret_time.png`` and ``DIR/speedup.png`` from ``DIR/meta.json`` and ``DIR/runs/``.
+
+Regret at simulated time t: the run's regret after its last trial completed by t (before
+the first completion there is none, and the mean over seeds is drawn only where every seed
+has one). Time to target: the first time on a grid of ``GRID_POINTS`` steps over the budget
+at which the mean regret over seeds is at or below the target. Speed-up at K workers: the
+time to target with the fewest workers compared, times that worker count, over the time to
+target with K (ideal: K).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+import json
+import math
+from pathlib import Path
+import sys
+from typing import Any
+
+import numpy as np
+
+from benchmarks.async_sim import META_FILE
+from benchmarks.async_sim import run_path
+from benchmarks.runner import load_run
+
+
+GRID_POINTS = 400
+README_FILE = "README.md"
+SUMMARY_FILE = "summary.json"
+REGRET_PLOT = "regret_time.png"
+SPEEDUP_PLOT = "speedup.png"
+TPE_TARGET = "optuna.samplers:TPESampler"
+
+
+@dataclass(frozen=True)
+class AsyncComparison:
+    meta: dict[str, Any]
+    labels: list[str]
+    targets: dict[str, str]  # label -> sampler class path
+    workers: list[int]
+    seeds: list[int]
+    noisy: bool
+    horizon: dict[int, float]
+    grid: dict[int, np.ndarray]  # K -> times
+    regret: dict[tuple[str, int], np.ndarray]  # (label, K) -> (seeds, grid), NaN before any
+    trials: dict[tuple[str, int], np.ndarray]  # (label, K) -> completed trials per seed
+    sampler_ms_per_trial: dict[tuple[str, int], np.ndarray]
+
+
+def regret_on_grid(
+    finish: Sequence[float], regret: Sequence[float], grid: np.ndarray
+) -> np.ndarray:
+    """A run's regret at each grid time (NaN before its first completion)."""
+    times = np.asarray(finish, dtype=float)
+    values = np.asarray(regret, dtype=float)
+    index = np.searchsorted(times, grid, side="right") - 1
+    out = np.full(grid.shape, np.nan)
+    seen = index >= 0
+    out[seen] = values[index[seen]]
+    return out
+
+
+def load_async_comparison(out: Path) -> AsyncComparison:
+    """Read ``meta.json`` and every run it lists.
+
+    Raises:
+        ValueError: ``meta.json`` or a run is missing.
+    """
+    meta_path = out / META_FILE
+    if not meta_path.is_file():
+        raise ValueError(f"{meta_path} not found: not an asynchronous comparison folder")
+    meta: dict[str, Any] = json.loads(meta_path.read_text())
+    config = meta["config"]
+    labels = [s["label"] for s in config["samplers"]]
+    workers = [int(k) for k in config["workers"]]
+    seeds = [int(s) for s in config["seeds"]]
+    noisy = config["problem"]["name"] == "nats-noisy"
+    key = "regret_by_mean" if noisy else "regret_best_observed"
+    horizon = {k: float(config["trainings"]) / k for k in workers}
+    grid = {k: np.linspace(0.0, horizon[k], GRID_POINTS + 1)[1:] for k in workers}
+    regret: dict[tuple[str, int], np.ndarray] = {}
+    trials: dict[tuple[str, int], np.ndarray] = {}
+    sampler_ms: dict[tuple[str, int], np.ndarray] = {}
+    for label in labels:
+        for k in workers:
+            rows, counts, costs = [], [], []
+            for seed in seeds:
+                path = run_path(out, label, k, seed)
+                if not path.is_file():
+                    raise ValueError(f"run {path} is missing; rerun the comparison to complete it")
+                record = load_run(path)
+                rows.append(regret_on_grid(record["finish"], record[key], grid[k]))
+                counts.append(record["trials"])
+                costs.append(1e3 * record["sampler_seconds"] / max(1, record["trials"]))
+            regret[(label, k)] = np.array(rows)
+            trials[(label, k)] = np.array(counts)
+            sampler_ms[(label, k)] = np.array(costs)
+    return AsyncComparison(
+        meta=meta,
+        labels=labels,
+        targets={s["label"]: s["target"] for s in config["samplers"]},
+        workers=workers,
+        seeds=seeds,
+        noisy=noisy,
+        horizon=horizon,
+        grid=grid,
+        regret=regret,
+        trials=trials,
+        sampler_ms_per_trial=sampler_ms,
+    )
+
+
+def _mean_curve(values: np.ndarray) -> np.ndarray:
+    """Mean over seeds where every seed has a value, NaN elsewhere."""
+    complete = ~np.isnan(values).any(axis=0)
+    mean = np.full(values.shape[1], np.nan)
+    mean[complete] = values[:, complete].mean(axis=0)
+    return mean
+
+
+def _se(values: np.ndarray) -> float:
+    if len(values) < 2:
+        return float("nan")
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def time_to_target(grid: np.ndarray, mean: np.ndarray, target: float) -> float | None:
+    reached = np.flatnonzero(mean <= target)
+    return float(grid[reached[0]]) if len(reached) else None
+
+
+def _at(comparison: AsyncComparison, label: str, k: int, fraction: float) -> np.ndarray:
+    """Regret of every seed at ``fraction`` of K's budget (last grid point at or before)."""
+    grid = comparison.grid[k]
+    index = int(np.searchsorted(grid, fraction * comparison.horizon[k] + 1e-9, side="right")) - 1
+    return comparison.regret[(label, k)][:, index]
+
+
+def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
+    """Every number the tables show, as JSON-ready data."""
+    from scipy.stats import mannwhitneyu
+
+    config = comparison.meta["config"]
+    target = float(config["target"])
+    fractions = [float(f) for f in config["checkpoints"]]
+    first = comparison.labels[0]
+    smallest = min(comparison.workers)
+    cells: dict[str, Any] = {}
+    for label in comparison.labels:
+        per_k: dict[str, Any] = {}
+        for k in comparison.workers:
+            values = comparison.regret[(label, k)]
+            mean = _mean_curve(values)
+            reach = time_to_target(comparison.grid[k], mean, target)
+            final = values[:, -1]
+            at = {f: _at(comparison, label, k, f) for f in fractions}
+            per_k[str(k)] = {
+                "horizon": comparison.horizon[k],
+                "mean_regret": {str(f): float(np.nanmean(v)) for f, v in at.items()},
+                "se_regret": {str(f): _se(v[~np.isnan(v)]) for f, v in at.items()},
+                "p90_regret": {str(f): float(np.nanpercentile(v, 90)) for f, v in at.items()},
+                "time_to_target": reach,
+                "seeds_reaching_target": float(np.mean(final <= target)),
+                "mean_trials": float(comparison.trials[(label, k)].mean()),
+                "sampler_ms_per_trial": float(comparison.sampler_ms_per_trial[(label, k)].mean()),
+            }
+        base = per_k[str(smallest)]["time_to_target"]
+        for k in comparison.workers:
+            reach = per_k[str(k)]["time_to_target"]
+            per_k[str(k)]["speedup"] = (
+                base * smallest / reach if base is not None and reach is not None else None
+            )
+        cells[label] = per_k
+
+    p_values: dict[str, dict[str, dict[str, float]]] = {}
+    for k in comparison.workers:
+        for f in fractions:
+            row: dict[str, float] = {}
+            mine = _at(comparison, first, k, f)
+            for other in comparison.labels[1:]:
+                theirs = _at(comparison, other, k, f)
+                if np.isnan(mine).any() or np.isnan(theirs).any():
+                    continue
+                row[other] = float(mannwhitneyu(mine, theirs, alternative="two-sided").pvalue)
+            p_values.setdefault(str(k), {})[str(f)] = row
+
+    tpe_labels = [
+        label for label in comparison.labels[1:] if comparison.targets[label] == TPE_TARGET
+    ]
+    versus_tpe: dict[str, dict[str, bool]] = {}
+    for k in comparison.workers:
+        for f in fractions:
+            mine = cells[first][str(k)]["mean_regret"][str(f)]
+            versus_tpe.setdefault(str(k), {})[str(f)] = all(
+                mine <= cells[other][str(k)]["mean_regret"][str(f)] for other in tpe_labels
+            )
+    return {
+        "incumbent": "best mean over repeats" if comparison.noisy else "best observed value",
+        "target": target,
+        "checkpoints": fractions,
+        "workers": comparison.workers,
+        "num_seeds": len(comparison.seeds),
+        "samplers": cells,
+        "mann_whitney_p_vs_first": p_values,
+        "first": first,
+        "tpe_variants": tpe_labels,
+        "first_at_or_below_every_tpe": versus_tpe,
+    }
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
+
+
+def _time(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.3g}"
+
+
+def markdown_tables(summary: dict[str, Any]) -> str:
+    labels = list(summary["samplers"])
+    workers = summary["workers"]
+    fractions = summary["checkpoints"]
+    target = summary["target"]
+    first = summary["first"]
+    lines = [
+        "### Regret at equal wall-clock",
+        "",
+        "Mean ± s.e. over seeds (90th percentile in brackets) at fractions of each K's "
+        "time budget; times in average trainings.",
+        "",
+    ]
+    head = ["K", "sampler"] + [f"regret @{f:g} budget" for f in fractions]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in workers:
+        for label in labels:
+            cell = summary["samplers"][label][str(k)]
+            values = [
+                f"{cell['mean_regret'][str(f)]:.3f} ± {cell['se_regret'][str(f)]:.3f} "
+                f"({cell['p90_regret'][str(f)]:.2f})"
+                for f in fractions
+            ]
+            lines.append(
+                f"| {k} (t={cell['horizon']:.3g}) | `{label}` | " + " | ".join(values) + " |"
+            )
+    lines += [
+        "",
+        f"### Time to mean regret ≤ {target:g} and speed-up",
+        "",
+        f"Speed-up at K: time to target with K={workers[0]}, times {workers[0]}, over the time "
+        "with K (ideal: K). 'reached': share of seeds at or below the target at the end of "
+        "the budget.",
+        "",
+    ]
+    head = ["sampler"] + [f"K={k}: time / speed-up / reached" for k in workers]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in labels:
+        cells = []
+        for k in workers:
+            cell = summary["samplers"][label][str(k)]
+            speedup = cell["speedup"]
+            cells.append(
+                f"{_time(cell['time_to_target'])} / "
+                f"{'-' if speedup is None else f'{speedup:.1f}x'} / "
+                f"{cell['seeds_reaching_target']:.0%}"
+            )
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"### `{first}` against each other sampler",
+        "",
+        "Two-sided Mann-Whitney U p-values over seeds (which side has the lower mean regret in "
+        f"brackets). `{first}` at or below every TPE variant's mean regret: "
+        + ", ".join(
+            f"K={k}: "
+            + "/".join(
+                "yes" if summary["first_at_or_below_every_tpe"][str(k)][str(f)] else "no"
+                for f in fractions
+            )
+            for k in workers
+        )
+        + f" (at {', '.join(f'{f:g}' for f in fractions)} of the budget).",
+        "",
+    ]
+    head = ["K", f"`{first}` vs"] + [f"@{f:g} budget" for f in fractions]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in workers:
+        for other in labels[1:]:
+            cells = []
+            for f in fractions:
+                p = summary["mann_whitney_p_vs_first"][str(k)][str(f)].get(other)
+                mine = summary["samplers"][first][str(k)]["mean_regret"][str(f)]
+                theirs = summary["samplers"][other][str(k)]["mean_regret"][str(f)]
+                side = first if mine < theirs else other if theirs < mine else "equal"
+                cells.append("-" if p is None else f"{_p(p)} ({side})")
+            lines.append(f"| {k} | `{other}` | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "### Trials and sampler cost",
+        "",
+        "Completed trials per run and the sampler's own time per trial (inside its methods, "
+        "this machine), mean over seeds.",
+        "",
+    ]
+    head = ["sampler"] + [f"K={k}: trials / sampler ms" for k in workers]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in labels:
+        cells = [
+            f"{summary['samplers'][label][str(k)]['mean_trials']:.0f} / "
+            f"{summary['samplers'][label][str(k)]['sampler_ms_per_trial']:.2f}"
+            for k in workers
+        ]
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_regret_time(comparison: AsyncComparison, summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    floor = 1e-3
+    workers = comparison.workers
+    figure, axes = plt.subplots(
+        1, len(workers), figsize=(4.2 * len(workers), 4.2), dpi=100, squeeze=False
+    )
+    for axis, k in zip(axes[0], workers, strict=True):
+        grid = comparison.grid[k]
+        for label in comparison.labels:
+            values = comparison.regret[(label, k)]
+            mean = _mean_curve(values)
+            se = np.zeros_like(mean)
+            if len(values) > 1:
+                complete = ~np.isnan(mean)
+                se[complete] = values[:, complete].std(axis=0, ddof=1) / math.sqrt(len(values))
+            (line,) = axis.plot(grid, np.maximum(mean, floor), label=label, linewidth=1.5)
+            axis.fill_between(
+                grid,
+                np.maximum(mean - se, floor),
+                np.maximum(mean + se, floor),
+                color=line.get_color(),
+                alpha=0.2,
+                linewidth=0,
+            )
+        axis.axhline(summary["target"], color="0.5", linestyle="--", linewidth=0.8)
+        axis.set_yscale("log")
+        axis.set_title(f"K = {k} workers", fontsize=10)
+        axis.set_xlabel("simulated wall-clock (average trainings)")
+        axis.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel(f"mean regret, incumbent by {summary['incumbent']}\n(accuracy points)")
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle(
+        f"{_title(comparison)}; mean ± s.e. over {len(comparison.seeds)} seeds; "
+        f"dashed: target {summary['target']:g}; regret < {floor:g} drawn at {floor:g}",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def plot_speedup(comparison: AsyncComparison, summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workers = comparison.workers
+    figure, axis = plt.subplots(figsize=(6, 4.5), dpi=100)
+    axis.plot(workers, workers, "k--", linewidth=1, label="ideal")
+    for label in comparison.labels:
+        points = [
+            (k, summary["samplers"][label][str(k)]["speedup"])
+            for k in workers
+            if summary["samplers"][label][str(k)]["speedup"] is not None
+        ]
+        if points:
+            axis.plot(*zip(*points, strict=True), marker="o", label=label)
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log", base=2)
+    axis.set_xlabel("workers K")
+    axis.set_ylabel(f"speed-up to mean regret ≤ {summary['target']:g}")
+    axis.set_title(f"{_title(comparison)}\n{len(comparison.seeds)} seeds", fontsize=10)
+    axis.grid(True, which="major", alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _title(comparison: AsyncComparison) -> str:
+    problem = comparison.meta["config"]["problem"]
+    sigma = problem.get("noise_sigma") or 0
+    return "NATS-Bench CIFAR-10, " + (f"noise σ={sigma:g}" if sigma else "exact")
+
+
+def _readme(comparison: AsyncComparison, summary: dict[str, Any]) -> str:
+    meta = comparison.meta
+    config = meta["config"]
+    machine = meta["machine"]
+    cost = config["cost"]
+    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+    lines = [
+        f"# Asynchronous workers, simulated: {_title(comparison)}",
+        "",
+        f"{len(comparison.seeds)} seeds ({comparison.seeds[0]}-{comparison.seeds[-1]}); "
+        f"workers K = {', '.join(map(str, comparison.workers))}; budget "
+        f"{config['trainings']:g} average trainings (K workers run for {config['trainings']:g}/K "
+        f"time units); cost model overhead {cost['overhead']:g}, jitter σ "
+        f"{cost['jitter_sigma']:g}; incumbent: {summary['incumbent']}.",
+        "",
+        "```",
+        meta["command"],
+        "```",
+        "",
+        f"![regret against simulated wall-clock]({REGRET_PLOT})",
+        "",
+        f"![speed-up against workers]({SPEEDUP_PLOT})",
+        "",
+        markdown_tables(summary),
+        f"Machine: {machine['cpu_model']} ({machine['cpu_count']} CPUs), {machine['platform']}, "
+        f"--jobs {config['jobs']}. Started {meta['started']}, finished {meta.get('finished')}.",
+        "",
+        f"Versions: {versions}; git {meta['git_commit']}.",
+        "",
+        "Rebuild this page from the run files: "
+        f"`python -m benchmarks.async_report {meta['out']}`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_async_report(out: Path) -> dict[str, Any]:
+    comparison = load_async_comparison(out)
+    summary = summarize_async(comparison)
+    plot_regret_time(comparison, summary, out / REGRET_PLOT)
+    plot_speedup(comparison, summary, out / SPEEDUP_PLOT)
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
+    (out / README_FILE).write_text(_readme(comparison, summary))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.async_report",
+        description="Rebuild an asynchronous comparison's tables and plots from its runs.",
+    )
+    parser.add_argument("out", type=Path, help="the --out folder of benchmarks.asynchronous")
+    args = parser.parse_args(argv)
+    try:
+        write_async_report(args.out)
+    except (ValueError, KeyError, json.JSONDecodeError) as error:
+        print(f"benchmarks.async_report: {error}", file=sys.stderr)
+        return 2
+    print(args.out / README_FILE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""The simulated asynchronous workers (benchmarks.async_sim), their cost model and CLI."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks_support import write_fake_table
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.samplers import RandomSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import pytest
+
+from benchmarks import ask_cost
+from benchmarks import asynchronous
+from benchmarks.async_report import regret_on_grid
+from benchmarks.async_sim import AsyncTask
+from benchmarks.async_sim import Completion
+from benchmarks.async_sim import execute_async
+from benchmarks.async_sim import nats_duration
+from benchmarks.async_sim import simulate
+from benchmarks.nats import EDGE_PARAMS
+from benchmarks.nats import NATS_EDGES
+from benchmarks.nats import NATS_OPERATIONS
+from benchmarks.nats_cost import edge_macs
+from benchmarks.nats_cost import MAX_MACS
+from benchmarks.nats_cost import network_macs
+from benchmarks.nats_cost import skeleton_macs
+from benchmarks.nats_cost import TrainingCostModel
+from benchmarks.problems import build_problem
+from benchmarks.problems import ProblemSpec
+from benchmarks.samplers import parse_sampler
+from optuna_amoeba import AgingEvolutionSampler
+
+
+pytestmark = pytest.mark.usefixtures("quiet_optuna")
+
+
+@pytest.fixture(scope="module")
+def table_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_table(tmp_path_factory.mktemp("nats") / "table.csv")
+
+
+class ProbeSampler(BaseSampler):
+    """RandomSampler that records, at each ask, how many trials are RUNNING (the new one
+    included), and every trial it is told about."""
+
+    def __init__(self, seed: int) -> None:
+        self._random = RandomSampler(seed=seed)
+        self.running_at_ask: list[int] = []
+        self.told: list[int] = []
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        self.running_at_ask.append(len(running))
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.told.append(trial.number)
+
+
+def _evaluation(table_path: Path, seed: int = 0, sigma: float = 0.0) -> Any:
+    name = "nats-noisy" if sigma else "nats"
+    spec = ProblemSpec(name=name, data=str(table_path), noise_sigma=sigma)
+    return build_problem(spec).evaluation(seed)
+
+
+def _max_overlap(completions: Sequence[Completion]) -> int:
+    """The most trials in flight at once, from their [start, finish) intervals."""
+    events = sorted(
+        [(c.finish, -1) for c in completions] + [(c.start, 1) for c in completions]
+    )  # at equal times a finish (-1) sorts before a start (+1)
+    return max(itertools.accumulate(step for _, step in events))
+
+
+def test_network_compute_follows_the_nats_skeleton() -> None:
+    assert skeleton_macs() == 7_783_040
+    assert edge_macs("nor_conv_3x3") == 15 * 9 * 262_144
+    assert edge_macs("nor_conv_1x1") == 15 * 262_144
+    assert {edge_macs(op) for op in ("none", "skip_connect", "avg_pool_3x3")} == {0}
+    assert MAX_MACS == 220_119_680
+    ops = ("nor_conv_3x3", "nor_conv_1x1", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1")
+    assert network_macs(ops) == skeleton_macs() + edge_macs("nor_conv_3x3") + 2 * edge_macs(
+        "nor_conv_1x1"
+    )
+    with pytest.raises(ValueError, match="is not one of"):
+        edge_macs("conv_5x5")
+    with pytest.raises(ValueError, match="expected 6 edge operations"):
+        network_macs(ops[:5])
+
+
+def test_cost_model_time_unit_is_one_average_training() -> None:
+    model = TrainingCostModel(overhead=0.5, jitter_sigma=0.0)
+    durations = [
+        model.expected_duration(ops)
+        for ops in itertools.product(NATS_OPERATIONS, repeat=len(NATS_EDGES))
+    ]
+    assert np.mean(durations) == pytest.approx(1.0)
+    largest = model.expected_duration(("nor_conv_3x3",) * 6)
+    smallest = model.expected_duration(("none",) * 6)
+    assert largest == pytest.approx(model.scale * 1.5)
+    assert smallest == pytest.approx(model.scale * (0.5 + skeleton_macs() / MAX_MACS))
+    assert model.duration(("none",) * 6, model.jitter(0)) == pytest.approx(smallest)
+
+
+def test_cost_model_jitter_is_seeded_log_normal_of_mean_one() -> None:
+    model = TrainingCostModel(overhead=0.5, jitter_sigma=0.2)
+    ops = ("nor_conv_3x3",) * 6
+    first = [model.duration(ops, stream) for stream in [model.jitter(7)] for _ in range(4000)]
+    again = [model.duration(ops, stream) for stream in [model.jitter(7)] for _ in range(4000)]
+    other = [model.duration(ops, stream) for stream in [model.jitter(8)] for _ in range(4000)]
+    assert first == again and first != other
+    ratio = np.array(first) / model.expected_duration(ops)
+    assert np.mean(ratio) == pytest.approx(1.0, abs=0.02)
+    assert np.std(np.log(ratio)) == pytest.approx(0.2, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"overhead": -0.1}, "overhead must be a finite float >= 0"),
+        ({"overhead": float("nan")}, "overhead must be a finite float >= 0"),
+        ({"jitter_sigma": -1.0}, "jitter_sigma must be a finite float >= 0"),
+    ],
+)
+def test_cost_model_refuses_bad_settings(kwargs: dict[str, float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TrainingCostModel(**kwargs)
+
+
+@pytest.mark.parametrize("workers", [1, 3, 16])
+def test_events_in_time_order_at_most_k_running_each_trial_told_once(
+    table_path: Path, workers: int
+) -> None:
+    probe = ProbeSampler(seed=1)
+    study = optuna.create_study(direction="maximize", sampler=probe)
+    cost = TrainingCostModel(jitter_sigma=0.3)
+    horizon = 12.0
+    completions = simulate(
+        study,
+        _evaluation(table_path),
+        nats_duration(cost, seed=1),
+        workers=workers,
+        horizon=horizon,
+    )
+    finishes = [c.finish for c in completions]
+    assert finishes == sorted(finishes)
+    assert len(completions) > 2 * workers
+    # The samplers saw at most K RUNNING trials at every ask, and K of them at some ask.
+    assert max(probe.running_at_ask) == workers
+    assert _max_overlap(completions) == workers
+    # Every trial was told once, in completion order, and nothing is left running.
+    trials = study.get_trials(deepcopy=False)
+    assert probe.told == [c.number for c in completions]
+    assert sorted(probe.told) == [t.number for t in trials]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for completion in completions:
+        trial = trials[completion.number]
+        assert trial.value == completion.observed and trial.params == completion.params
+        assert completion.start < horizon
+        assert completion.finish > completion.start
+    # A worker runs one trial at a time and starts the next when the last one completes.
+    for worker in range(workers):
+        own = [c for c in completions if c.worker == worker]
+        assert own[0].start == 0.0
+        assert all(a.finish == b.start for a, b in itertools.pairwise(own))
+
+
+def test_ties_complete_in_start_order(table_path: Path) -> None:
+    study = optuna.create_study(direction="maximize", sampler=RandomSampler(seed=0))
+    completions = simulate(
+        study, _evaluation(table_path), lambda params: 1.0, workers=3, max_trials=9
+    )
+    assert [c.number for c in completions] == list(range(9))
+    assert [c.worker for c in completions] == [0, 1, 2] * 3
+    assert [c.finish for c in completions] == [1.0] * 3 + [2.0] * 3 + [3.0] * 3
+
+
+@pytest.mark.parametrize(
+    "make_sampler",
+    [
+        lambda: AgingEvolutionSampler(population_size=8, sample_size=3, seed=5),
+        lambda: optuna.samplers.TPESampler(seed=5, n_startup_trials=5),
+    ],
+)
+def test_one_worker_is_sequential_optimisation(table_path: Path, make_sampler: Any) -> None:
+    evaluate = _evaluation(table_path)
+    study = optuna.create_study(direction="maximize", sampler=make_sampler())
+    completions = simulate(
+        study,
+        evaluate,
+        nats_duration(TrainingCostModel(), seed=0),
+        workers=1,
+        max_trials=40,
+    )
+    evaluate_again = _evaluation(table_path)
+    sequential = optuna.create_study(direction="maximize", sampler=make_sampler())
+    sequential.optimize(lambda trial: evaluate_again(trial)[0], n_trials=40)
+    assert [c.params for c in completions] == [t.params for t in sequential.trials]
+    assert [c.observed for c in completions] == [t.value for t in sequential.trials]
+    assert all(a.finish == b.start for a, b in itertools.pairwise(completions))
+
+
+def _task(table_path: Path, sampler: str, workers: int, seed: int, sigma: float) -> AsyncTask:
+    return AsyncTask(
+        problem=ProblemSpec(
+            name="nats-noisy" if sigma else "nats", data=str(table_path), noise_sigma=sigma
+        ),
+        sampler=parse_sampler(sampler),
+        workers=workers,
+        seed=seed,
+        horizon=6.0,
+        cost=TrainingCostModel(),
+    )
+
+
+def _history(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("wall_seconds", "sampler_seconds")}
+
+
+@pytest.mark.parametrize("sampler", ["amoeba[population_size=8,sample_size=3]", "tpe"])
+def test_same_seed_same_history(table_path: Path, sampler: str) -> None:
+    first = execute_async(_task(table_path, sampler, workers=4, seed=3, sigma=0.3))
+    again = execute_async(_task(table_path, sampler, workers=4, seed=3, sigma=0.3))
+    other = execute_async(_task(table_path, sampler, workers=4, seed=4, sigma=0.3))
+    assert _history(first) == _history(again)
+    assert first["finish"] != other["finish"]
+
+
+def test_run_record_regrets(table_path: Path) -> None:
+    record = execute_async(_task(table_path, "random", workers=4, seed=0, sigma=0.3))
+    n = record["trials"]
+    assert n == len(record["finish"]) == len(record["regret_by_mean"]) > 10
+    assert record["finish"] == sorted(record["finish"])
+    assert min(record["regret_by_mean"]) >= 0 and min(record["regret_best_observed"]) >= 0
+    exact = execute_async(_task(table_path, "random", workers=4, seed=0, sigma=0.0))
+    # Without noise the best observed value is the true value: regret never increases.
+    assert all(b <= a for a, b in itertools.pairwise(exact["regret_best_observed"]))
+    assert exact["regret_by_mean"] == exact["regret_best_observed"]
+
+
+def test_regret_on_grid_steps_at_completions() -> None:
+    grid = np.array([0.5, 1.0, 1.5, 2.0, 3.5])
+    values = regret_on_grid([1.0, 2.0, 3.0], [0.9, 0.4, 0.1], grid)
+    np.testing.assert_allclose(values, [np.nan, 0.9, 0.9, 0.4, 0.1])
+
+
+def test_simulate_refuses_bad_arguments(table_path: Path) -> None:
+    study = optuna.create_study(direction="maximize")
+    evaluate = _evaluation(table_path)
+    with pytest.raises(ValueError, match="workers must be an int >= 1"):
+        simulate(study, evaluate, lambda params: 1.0, workers=0)
+    with pytest.raises(ValueError, match="horizon must be > 0"):
+        simulate(study, evaluate, lambda params: 1.0, workers=1, horizon=0.0)
+    with pytest.raises(ValueError, match="duration must be finite and > 0"):
+        simulate(study, evaluate, lambda params: 0.0, workers=1, max_trials=1)
+
+
+def test_cli_writes_tables_and_plots_and_reuses_runs(
+    table_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "async"
+    argv = [
+        "--data", str(table_path), "--samplers", "amoeba[population_size=8,sample_size=3],tpe",
+        "--workers", "1,4", "--trainings", "24", "--seeds", "2", "--first-seed", "30000",
+        "--noise-sigma", "0.3", "--target", "1.0", "--out", str(out),
+    ]  # fmt: skip
+    assert asynchronous.main(argv) == 0
+    for name in ("README.md", "summary.json", "meta.json", "regret_time.png", "speedup.png"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["incumbent"] == "best mean over repeats"
+    assert summary["workers"] == [1, 4] and summary["num_seeds"] == 2
+    tpe = summary["samplers"]["tpe"]
+    assert tpe["4"]["horizon"] == 6.0 and tpe["1"]["horizon"] == 24.0
+    assert tpe["1"]["speedup"] in (None, 1.0)
+    readme = (out / "README.md").read_text()
+    assert "python -m benchmarks.asynchronous --data" in readme
+    assert "Time to mean regret ≤ 1" in readme
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["config"]["seeds"] == [30000, 30001] and meta["finished"]
+    capsys.readouterr()
+    assert asynchronous.main(argv) == 0
+    assert "reusing 8 run(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--workers", "0"], "--workers: expected an int >= 1, got 0"),
+        (["--workers", "4,4"], "worker counts repeat"),
+        (["--samplers", "nope"], "unknown sampler 'nope'"),
+        (["--checkpoints", "1.5"], "expected fractions in (0, 1], got 1.5"),
+        (["--overhead", "-1"], "expected a finite float >= 0, got -1.0"),
+    ],
+)
+def test_cli_refuses_bad_input_in_one_line(
+    table_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    argv = ["--data", str(table_path), "--out", str(tmp_path / "out"), *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        asynchronous.main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_refuses_a_missing_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        asynchronous.main(["--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")])
+    assert exit_info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_edge_parameter_names_drive_durations() -> None:
+    cost = TrainingCostModel(jitter_sigma=0.0)
+    duration = nats_duration(cost, seed=0)
+    params = dict.fromkeys(EDGE_PARAMS, "nor_conv_3x3")
+    assert duration(params) == pytest.approx(cost.expected_duration(("nor_conv_3x3",) * 6))
+
+
+def test_tpe_variants_with_and_without_the_constant_liar() -> None:
+    # Optuna 5's TPESampler penalises running trials by default; tpe-no-liar turns it off.
+    assert parse_sampler("tpe").settings()["constant_liar"] is True
+    assert parse_sampler("tpe-no-liar").settings()["constant_liar"] is False
+    sampler = parse_sampler("tpe-no-liar").build(seed=0)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+
+
+@pytest.mark.parametrize("space", list(ask_cost.SPACES))
+def test_ask_cost_times_proposals_with_trials_running(space: str) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study_name, _ = ask_cost.fill(storage, space, size=60, running=8, seed=0)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    assert states == {TrialState.COMPLETE: 52, TrialState.RUNNING: 8}
+    for sampler in ask_cost.SAMPLERS:
+        row = ask_cost.measure(storage, study_name, space, sampler, asks=3, seed=0)
+        assert row["running"] == 8 and row["asks"] == 3
+        assert 0 < row["median_sampler_ms"] <= row["median_ask_ms"] <= row["p90_ask_ms"]
+        assert 0 <= row["median_sampler_storage_ms"] <= row["median_sampler_ms"]
+    # Each sampler added its proposals (the first included); 8 are still running.
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    assert len(study.trials) == 60 + 3 * 4
+    assert len(study.get_trials(states=(TrialState.RUNNING,))) == 8
