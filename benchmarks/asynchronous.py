@@ -10,8 +10,9 @@ Example (the exact table; add ``--noise-sigma 0.3`` for noisy evaluations)::
 Every (sampler, K, seed) run simulates K workers sharing one in-memory study
 (:mod:`benchmarks.async_sim`): a worker asks, holds its trial RUNNING for the architecture's
 simulated training time, then tells. Cost model (:class:`benchmarks.nats_cost.TrainingCostModel`):
-``duration = scale * (overhead + MACs / MACs of the largest network) * jitter``, the MACs
-counted from the cell's operations in NATS-Bench's network, log-normal jitter of mean 1
+``duration = scale * (overhead + FLOPs / FLOPs of the largest network) * jitter``, the FLOPs
+(multiply-accumulates, NAS-Bench-201's convention) counted from the cell's operations by
+:func:`benchmarks.nats_cost.network_cost`, log-normal jitter of mean 1
 seeded per run, and the time unit one average training (the mean over the space).
 
 The cluster's budget is ``--trainings`` average trainings whatever K: K workers run for

@@ -1,21 +1,30 @@
-"""Compute of a NATS-Bench topology network, and a training-time model built on it.
+"""Size and compute of a NATS-Bench topology network, and a training-time model built on them.
 
-The NATS-Bench topology search space (NAS-Bench-201) trains one fixed skeleton on CIFAR-10:
-a 3x3 stem convolution (3 -> 16 channels), then three stages of five cells with 16, 32 and
-64 channels on 32x32, 16x16 and 8x8 feature maps, a residual reduction block (a strided
-3x3 convolution, a 3x3 convolution and a pooled 1x1 shortcut) between stages, and a linear
-classifier on global average pooling. Every cell repeats the searched topology, so the
-network's compute follows from the cell's operation counts:
+Accuracy against size on NATS-Bench: two objectives, the size derived from the cell.
 
-- ``nor_conv_3x3`` on an edge: a C -> C 3x3 convolution, ``9 * H * W * C**2``
-  multiply-accumulates (MACs); ``nor_conv_1x1``: ``H * W * C**2``.
-- ``avg_pool_3x3``, ``skip_connect`` and ``none``: no convolution (pooling and additions
-  cost a few operations per activation, ignored here, as are batch norm and ReLU).
+NATS-Bench's topology networks (the NAS-Bench-201 skeleton; Dong et al., ICLR 2020, figure 1)
+are built for CIFAR-10 as:
 
-``H * W * C**2`` is 262,144 in all three stages, so one 3x3 edge costs 15 * 9 * 262,144 =
-35.4 M MACs in the whole network, one 1x1 edge 3.9 M, and the skeleton 7.78 M: networks range
-from 7.8 M MACs (no convolution in the cell) to 220.1 M (six 3x3 convolutions), the range
-NAS-Bench-201 reports for this space.
+- stem: a 3x3 convolution from the 3 input channels to C = 16, then batch norm;
+- three stages of five cells with C = 16, 32 and 64 channels on 32x32, 16x16 and 8x8
+  feature maps, every cell the searched one;
+- between stages, a residual reduction block from C to 2C with stride 2: ReLU-conv3x3-BN
+  (C to 2C), ReLU-conv3x3-BN (2C to 2C), and a shortcut of 2x2 average pooling followed by a
+  1x1 convolution (C to 2C, no batch norm);
+- batch norm and ReLU on the 64 channels, global average pooling, a linear classifier with
+  bias to the 10 classes.
+
+Convolutions have no bias; every batch norm is affine (2C weights). In a cell, an edge's
+operation adds ``nor_conv_3x3``: ReLU-conv3x3-BN, 9C² + 2C weights; ``nor_conv_1x1``:
+ReLU-conv1x1-BN, C² + 2C weights; ``avg_pool_3x3``, ``skip_connect`` and ``none``: nothing.
+Every edge is counted whether or not its node reaches the cell's output, as the benchmark's
+own counts do (they count the modules of the built network).
+
+FLOPs follow the benchmark's convention: multiply-accumulates of the convolutions and the
+classifier (weights times output positions, plus the classifier's bias); batch norm, ReLU and
+pooling are not counted. On CIFAR-10 these give the NAS-Bench-201 ranges exactly: 0.073306 to
+1.531546 million parameters and 7.78305 to 220.11969 million FLOPs (cells without and with
+six 3x3 convolutions).
 """
 
 from __future__ import annotations
@@ -30,8 +39,9 @@ from benchmarks.nats import NATS_EDGES
 from benchmarks.nats import NATS_OPERATIONS
 
 
+INPUT_CHANNELS = 3
+IMAGE_SIZE = 32
 STAGE_CHANNELS = (16, 32, 64)
-STAGE_RESOLUTIONS = (32, 16, 8)
 CELLS_PER_STAGE = 5
 NUM_CLASSES = 10
 # Offset mixed into the jitter seed, so that the duration stream of seed r is independent of
@@ -39,52 +49,82 @@ NUM_CLASSES = 10
 JITTER_STREAM_OFFSET = 0x4A495454
 
 
-def _conv_macs(resolution: int, in_channels: int, out_channels: int, kernel: int) -> int:
-    return resolution * resolution * in_channels * out_channels * kernel * kernel
+@dataclass(frozen=True)
+class NetworkCost:
+    """Weights and forward multiply-accumulates of a network (or a part of one)."""
+
+    parameters: int = 0
+    flops: int = 0
+
+    def __add__(self, other: NetworkCost) -> NetworkCost:
+        return NetworkCost(self.parameters + other.parameters, self.flops + other.flops)
+
+    def __mul__(self, times: int) -> NetworkCost:
+        return NetworkCost(self.parameters * times, self.flops * times)
 
 
-def skeleton_macs() -> int:
-    """MACs of everything but the cells: stem, two reduction blocks, classifier."""
-    total = _conv_macs(STAGE_RESOLUTIONS[0], 3, STAGE_CHANNELS[0], 3)
-    for stage in (1, 2):
-        resolution = STAGE_RESOLUTIONS[stage]
-        c_in, c_out = STAGE_CHANNELS[stage - 1], STAGE_CHANNELS[stage]
-        total += _conv_macs(resolution, c_in, c_out, 3)  # strided 3x3
-        total += _conv_macs(resolution, c_out, c_out, 3)
-        total += _conv_macs(resolution, c_in, c_out, 1)  # shortcut after 2x2 pooling
-    return total + STAGE_CHANNELS[-1] * NUM_CLASSES
+def _convolution(inputs: int, outputs: int, kernel: int, output_size: int) -> NetworkCost:
+    weights = inputs * outputs * kernel * kernel
+    return NetworkCost(weights, weights * output_size * output_size)
 
 
-def edge_macs(operation: str) -> int:
-    """MACs that one edge with ``operation`` adds to the whole network (all 15 cells)."""
-    if operation not in NATS_OPERATIONS:
-        raise ValueError(f"operation {operation!r} is not one of {', '.join(NATS_OPERATIONS)}")
-    kernel = {"nor_conv_3x3": 3, "nor_conv_1x1": 1}.get(operation)
-    if kernel is None:
-        return 0
-    return CELLS_PER_STAGE * sum(
-        _conv_macs(resolution, channels, channels, kernel)
-        for resolution, channels in zip(STAGE_RESOLUTIONS, STAGE_CHANNELS, strict=True)
+def _batch_norm(channels: int) -> NetworkCost:
+    return NetworkCost(2 * channels, 0)
+
+
+def edge_cost(operation: str, channels: int, size: int) -> NetworkCost:
+    """What one cell edge's ``operation`` adds on ``channels`` feature maps of ``size`` x
+    ``size``."""
+    if operation == "nor_conv_3x3":
+        return _convolution(channels, channels, 3, size) + _batch_norm(channels)
+    if operation == "nor_conv_1x1":
+        return _convolution(channels, channels, 1, size) + _batch_norm(channels)
+    if operation in NATS_OPERATIONS:
+        return NetworkCost()
+    raise ValueError(f"operation must be one of {', '.join(NATS_OPERATIONS)}, got {operation!r}")
+
+
+def _reduction_block(inputs: int, outputs: int, output_size: int) -> NetworkCost:
+    return (
+        _convolution(inputs, outputs, 3, output_size)
+        + _batch_norm(outputs)
+        + _convolution(outputs, outputs, 3, output_size)
+        + _batch_norm(outputs)
+        + _convolution(inputs, outputs, 1, output_size)
     )
 
 
-def network_macs(ops: Sequence[str]) -> int:
-    """MACs of one forward pass of the network whose cell has the six edge ``ops``."""
-    if len(ops) != len(NATS_EDGES):
-        raise ValueError(f"expected {len(NATS_EDGES)} edge operations, got {len(ops)}")
-    return skeleton_macs() + sum(edge_macs(op) for op in ops)
+def network_cost(operations: Sequence[str]) -> NetworkCost:
+    """Parameters and FLOPs of the CIFAR-10 network whose cell has the six edge
+    ``operations`` (in the order of :data:`benchmarks.nats.EDGE_PARAMS`)."""
+    if len(operations) != len(NATS_EDGES):
+        raise ValueError(f"expected {len(NATS_EDGES)} edge operations, got {len(operations)}")
+    first = STAGE_CHANNELS[0]
+    total = _convolution(INPUT_CHANNELS, first, 3, IMAGE_SIZE) + _batch_norm(first)
+    previous = first
+    for stage, channels in enumerate(STAGE_CHANNELS):
+        size = IMAGE_SIZE >> stage
+        if stage:
+            total += _reduction_block(previous, channels, size)
+        cell = NetworkCost()
+        for operation in operations:
+            cell += edge_cost(operation, channels, size)
+        total += cell * CELLS_PER_STAGE
+        previous = channels
+    classifier = previous * NUM_CLASSES + NUM_CLASSES
+    return total + _batch_norm(previous) + NetworkCost(classifier, classifier)
 
 
-MAX_MACS = network_macs(("nor_conv_3x3",) * len(NATS_EDGES))
+MAX_FLOPS = network_cost(("nor_conv_3x3",) * len(NATS_EDGES)).flops
 
 
 @dataclass(frozen=True)
 class TrainingCostModel:
     """Simulated training time of a NATS-Bench architecture.
 
-    ``duration = scale * (overhead + macs / MAX_MACS) * jitter``: a fixed part (data
+    ``duration = scale * (overhead + flops / MAX_FLOPS) * jitter``: a fixed part (data
     loading, evaluation, start-up; ``overhead`` is its size relative to the compute of the
-    largest network) plus a part proportional to the network's MACs, times a log-normal
+    largest network) plus a part proportional to the network's FLOPs, times a log-normal
     jitter ``exp(sigma * z - sigma**2 / 2)``, ``z ~ N(0, 1)``, of mean 1. ``scale`` makes the
     mean duration over the whole space (every architecture equally likely, no jitter) one
     time unit: the unit of simulated time is one average training.
@@ -105,7 +145,7 @@ class TrainingCostModel:
 
     def expected_duration(self, ops: Sequence[str]) -> float:
         """Duration without jitter, in average trainings."""
-        return self.scale * (self.overhead + network_macs(ops) / MAX_MACS)
+        return self.scale * (self.overhead + network_cost(ops).flops / MAX_FLOPS)
 
     def jitter(self, seed: int) -> np.random.Generator:
         """The jitter stream of one simulated run."""
@@ -119,8 +159,13 @@ class TrainingCostModel:
 
 
 def _mean_relative_cost(overhead: float) -> float:
-    per_op = [edge_macs(op) for op in NATS_OPERATIONS]
-    # The edges are independent and uniform, so the mean MACs is the skeleton plus six times
-    # the mean per edge; checked against an enumeration of the space in the tests.
-    mean_macs = skeleton_macs() + len(NATS_EDGES) * sum(per_op) / len(per_op)
-    return overhead + mean_macs / MAX_MACS
+    # Edges add up independently and are uniform over the operations, so the mean FLOPs is
+    # the empty cell's plus six times the mean an edge adds; checked against an enumeration
+    # of the space in the tests.
+    empty = network_cost(("none",) * len(NATS_EDGES)).flops
+    added = [
+        network_cost((op,) + ("none",) * (len(NATS_EDGES) - 1)).flops - empty
+        for op in NATS_OPERATIONS
+    ]
+    mean_flops = empty + len(NATS_EDGES) * sum(added) / len(added)
+    return overhead + mean_flops / MAX_FLOPS

@@ -31,10 +31,8 @@ from benchmarks.async_sim import simulate
 from benchmarks.nats import EDGE_PARAMS
 from benchmarks.nats import NATS_EDGES
 from benchmarks.nats import NATS_OPERATIONS
-from benchmarks.nats_cost import edge_macs
-from benchmarks.nats_cost import MAX_MACS
-from benchmarks.nats_cost import network_macs
-from benchmarks.nats_cost import skeleton_macs
+from benchmarks.nats_cost import MAX_FLOPS
+from benchmarks.nats_cost import network_cost
 from benchmarks.nats_cost import TrainingCostModel
 from benchmarks.problems import build_problem
 from benchmarks.problems import ProblemSpec
@@ -106,22 +104,6 @@ def _max_overlap(completions: Sequence[Completion]) -> int:
     return max(itertools.accumulate(step for _, step in events))
 
 
-def test_network_compute_follows_the_nats_skeleton() -> None:
-    assert skeleton_macs() == 7_783_040
-    assert edge_macs("nor_conv_3x3") == 15 * 9 * 262_144
-    assert edge_macs("nor_conv_1x1") == 15 * 262_144
-    assert {edge_macs(op) for op in ("none", "skip_connect", "avg_pool_3x3")} == {0}
-    assert MAX_MACS == 220_119_680
-    ops = ("nor_conv_3x3", "nor_conv_1x1", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1")
-    assert network_macs(ops) == skeleton_macs() + edge_macs("nor_conv_3x3") + 2 * edge_macs(
-        "nor_conv_1x1"
-    )
-    with pytest.raises(ValueError, match="is not one of"):
-        edge_macs("conv_5x5")
-    with pytest.raises(ValueError, match="expected 6 edge operations"):
-        network_macs(ops[:5])
-
-
 def test_cost_model_time_unit_is_one_average_training() -> None:
     model = TrainingCostModel(overhead=0.5, jitter_sigma=0.0)
     durations = [
@@ -132,7 +114,8 @@ def test_cost_model_time_unit_is_one_average_training() -> None:
     largest = model.expected_duration(("nor_conv_3x3",) * 6)
     smallest = model.expected_duration(("none",) * 6)
     assert largest == pytest.approx(model.scale * 1.5)
-    assert smallest == pytest.approx(model.scale * (0.5 + skeleton_macs() / MAX_MACS))
+    empty_cell = network_cost(("none",) * 6).flops
+    assert smallest == pytest.approx(model.scale * (0.5 + empty_cell / MAX_FLOPS))
     assert model.duration(("none",) * 6, model.jitter(0)) == pytest.approx(smallest)
 
 

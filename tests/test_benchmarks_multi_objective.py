@@ -17,9 +17,9 @@ from benchmarks.hypervolume import hypervolume_2d
 from benchmarks.hypervolume import hypervolume_history
 from benchmarks.nats import EDGE_PARAMS
 from benchmarks.nats import NATS_OPERATIONS
-from benchmarks.nats_size import edge_cost
+from benchmarks.nats_cost import edge_cost
+from benchmarks.nats_cost import network_cost
 from benchmarks.nats_size import load_size_problem
-from benchmarks.nats_size import network_cost
 from benchmarks.runner import run_path
 
 
