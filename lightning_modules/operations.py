@@ -9,6 +9,8 @@ halves the resolution ("SAME" padding throughout).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -187,6 +189,26 @@ class FactorizedReduction(nn.Module):
         return result
 
 
+def _identity(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return ReLUConvBN(in_channels, out_channels, 1, stride)
+
+
+OPERATION_BUILDERS: dict[str, Callable[[int, int, int], nn.Module]] = {
+    "identity": _identity,
+    "sep_conv_3x3": lambda cin, cout, stride: StackedSeparableConv(cin, cout, 3, stride),
+    "sep_conv_5x5": lambda cin, cout, stride: StackedSeparableConv(cin, cout, 5, stride),
+    "sep_conv_7x7": lambda cin, cout, stride: StackedSeparableConv(cin, cout, 7, stride),
+    "avg_pool_3x3": lambda cin, cout, stride: Pool("avg", cin, cout, stride),
+    "max_pool_3x3": lambda cin, cout, stride: Pool("max", cin, cout, stride),
+    "dil_sep_conv_3x3": lambda cin, cout, stride: SeparableConvLayer(cin, cout, 3, stride, 2),
+    "conv_1x7_7x1": Conv1x7Then7x1,
+}
+"""Builders ``(in_channels, out_channels, stride) -> module``, keyed by
+:data:`optuna_amoeba.nasnet.OPERATIONS` (a test checks the two agree)."""
+
+
 def make_operation(name: str, in_channels: int, out_channels: int, stride: int) -> nn.Module:
     """Build operation ``name`` (one of :data:`optuna_amoeba.nasnet.OPERATIONS`).
 
@@ -198,22 +220,7 @@ def make_operation(name: str, in_channels: int, out_channels: int, stride: int) 
     """
     if stride not in (1, 2):
         raise ValueError(f"stride must be 1 or 2, got {stride!r}")
-    if name == "identity":
-        if stride == 1 and in_channels == out_channels:
-            return nn.Identity()
-        return ReLUConvBN(in_channels, out_channels, 1, stride)
-    if name in ("sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7"):
-        kernel_size = int(name[-1])
-        return StackedSeparableConv(in_channels, out_channels, kernel_size, stride)
-    if name == "dil_sep_conv_3x3":
-        return SeparableConvLayer(in_channels, out_channels, 3, stride, dilation=2)
-    if name == "avg_pool_3x3":
-        return Pool("avg", in_channels, out_channels, stride)
-    if name == "max_pool_3x3":
-        return Pool("max", in_channels, out_channels, stride)
-    if name == "conv_1x7_7x1":
-        return Conv1x7Then7x1(in_channels, out_channels, stride)
-    raise ValueError(
-        "name must be one of identity, sep_conv_3x3, sep_conv_5x5, sep_conv_7x7, "
-        f"avg_pool_3x3, max_pool_3x3, dil_sep_conv_3x3, conv_1x7_7x1; got {name!r}"
-    )
+    builder = OPERATION_BUILDERS.get(name)
+    if builder is None:
+        raise ValueError(f"name must be one of {', '.join(OPERATION_BUILDERS)}; got {name!r}")
+    return builder(in_channels, out_channels, stride)

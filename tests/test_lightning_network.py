@@ -14,6 +14,7 @@ from lightning_modules.network import drop_path
 from lightning_modules.network import NASNetwork
 from lightning_modules.operations import FactorizedReduction
 from lightning_modules.operations import make_operation
+from lightning_modules.operations import OPERATION_BUILDERS
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NASNET_A
@@ -126,6 +127,10 @@ def test_operation_shapes(name: str, in_channels: int, stride: int) -> None:
     operation = make_operation(name, in_channels, 8, stride)
     out = operation(torch.randn(2, in_channels, 10, 10))
     assert out.shape == (2, 8, 10 // stride, 10 // stride)
+
+
+def test_the_ops_table_builds_exactly_the_search_space_operations() -> None:
+    assert tuple(OPERATION_BUILDERS) == OPERATIONS
 
 
 def test_identity_is_identity_only_without_change() -> None:
