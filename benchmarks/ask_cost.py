@@ -44,13 +44,12 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from benchmarks import meta
-from benchmarks.load import _bulk_insert
-from benchmarks.load import _quiet
-from benchmarks.load import _time_storage_inside
-from benchmarks.load import TimedSampler
+from benchmarks.load import bulk_insert_completed
+from benchmarks.load import quiet
 from benchmarks.nats import EDGE_PARAMS
 from benchmarks.nats import NATS_OPERATIONS
 from benchmarks.nats import suggest_nats_arch
+from benchmarks.samplers import SamplerClock
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import mask_password
 from optuna_amoeba import nasnet
@@ -104,7 +103,7 @@ def fill(
     start = time.perf_counter()
     completed = random_trials(space, size - running, TrialState.COMPLETE, seed)
     if isinstance(storage, RDBStorage):
-        _bulk_insert(storage, study._study_id, completed)
+        bulk_insert_completed(storage, study._study_id, completed)
     else:
         study.add_trials(completed)
     study.add_trials(random_trials(space, running, TrialState.RUNNING, seed + 1))
@@ -122,20 +121,21 @@ def measure(
 ) -> dict[str, Any]:
     """Time ``asks`` proposals of ``sampler_name``, after a first one reported apart."""
     suggest = SPACES[space_name][1]
-    sampler = TimedSampler(SAMPLERS[sampler_name](seed))
+    sampler = SAMPLERS[sampler_name](seed)
+    clock = SamplerClock.attach(sampler)
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
     running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    storage_seconds = _time_storage_inside(study._storage, sampler, ("get_all_trials",))
+    storage_seconds = clock.time_storage(study._storage, ("get_all_trials",))
     rng = np.random.RandomState(seed)
     per_ask: list[tuple[float, float, float]] = []
     for _ in range(asks + 1):
-        mark = (time.perf_counter(), sampler.seconds, storage_seconds[0])
+        mark = (time.perf_counter(), clock.seconds, storage_seconds[0])
         trial = study.ask()
         suggest(trial)
         per_ask.append(
             (
                 time.perf_counter() - mark[0],
-                sampler.seconds - mark[1],
+                clock.seconds - mark[1],
                 storage_seconds[0] - mark[2],
             )
         )
@@ -241,7 +241,7 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse_args(argv)
-    _quiet()
+    quiet()
     storages: list[tuple[str, Callable[[], BaseStorage]]] = [("in-memory", InMemoryStorage)]
     if args.storage is not None:
         try:

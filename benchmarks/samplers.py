@@ -10,6 +10,7 @@ by keyword overrides in brackets: ``amoeba[population_size=10,sample_size=3]``,
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import functools
@@ -20,6 +21,7 @@ import time
 from typing import Any
 
 from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,33 @@ class SamplerClock:
                 self._depth -= 1
 
         return timed
+
+    @property
+    def inside(self) -> bool:
+        """Whether a timed sampler method is running now."""
+        return self._depth > 0
+
+    def time_storage(self, storage: BaseStorage, names: Sequence[str]) -> list[float]:
+        """Also time ``storage``'s methods ``names`` while the sampler calls them.
+
+        Returns a one-element list holding those seconds, updated in place: the part of
+        :attr:`seconds` that the sampler spent waiting on the storage.
+        """
+        spent = [0.0]
+        for name in names:
+            method = getattr(storage, name)
+
+            def timed(*args: Any, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
+                if not self.inside:
+                    return _method(*args, **kwargs)
+                start = time.perf_counter()
+                try:
+                    return _method(*args, **kwargs)
+                finally:
+                    spent[0] += time.perf_counter() - start
+
+            setattr(storage, name, timed)
+        return spent
 
     @classmethod
     def attach(cls, sampler: BaseSampler) -> SamplerClock:

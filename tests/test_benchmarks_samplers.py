@@ -168,3 +168,16 @@ def test_clock_counts_time_inside_sampler_methods_once(monkeypatch: pytest.Monke
     study.optimize(objective, n_trials=5)
     # Per trial: sample_relative 1 + its nested sample_independent 2, then one suggest 2.
     assert clock.seconds == 5 * (1 + 2 + 2)
+
+
+def test_clock_times_storage_calls_made_inside_the_sampler_only() -> None:
+    sampler = AgingEvolutionSampler(seed=0)
+    clock = SamplerClock.attach(sampler)
+    study = optuna.create_study(sampler=sampler)
+    storage_seconds = clock.time_storage(study._storage, ("get_all_trials",))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=15)
+    assert 0 < storage_seconds[0] < clock.seconds
+    before = storage_seconds[0]
+    study.get_trials()  # outside the sampler: not counted
+    assert storage_seconds[0] == before
+    assert not clock.inside
