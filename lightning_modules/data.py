@@ -28,6 +28,7 @@ from torch.utils.data import TensorDataset
 
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import imagefolder_path
+from optuna_amoeba._checks import check_int
 
 
 # Per-channel mean and standard deviation of the CIFAR-10 training images (the usual values).
@@ -44,14 +45,6 @@ IMAGEFOLDER_HELD_OUT = 0.1
 GPU_MEMORY_SHARE = 0.5
 """The GPU-resident path is used when the decoded images take at most this share of the
 GPU's free memory."""
-
-
-def _check_int(name: str, value: int, low: int, high: int | None = None) -> None:
-    allowed = f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {allowed}, got {value}")
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -243,13 +236,13 @@ class ResidentImageDataModule(ImageDataModule):
         num_workers: int | None,
     ) -> None:
         super().__init__()
-        _check_int("batch_size", batch_size, 1)
-        _check_int("seed", seed, 0)
-        _check_int("cutout", cutout, 0)
+        check_int("batch_size", batch_size, 1)
+        check_int("seed", seed, 0)
+        check_int("cutout", cutout, 0)
         if num_workers is not None:
-            _check_int("num_workers", num_workers, 0)
+            check_int("num_workers", num_workers, 0)
         if eval_batch_size is not None:
-            _check_int("eval_batch_size", eval_batch_size, 1)
+            check_int("eval_batch_size", eval_batch_size, 1)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or 2 * batch_size
         self.seed = seed
@@ -453,7 +446,7 @@ class CIFAR10DataModule(ResidentImageDataModule):
             fast_path=fast_path,
             num_workers=num_workers,
         )
-        _check_int("val_size", val_size, 0, CIFAR10_TRAIN_SIZE - 1)
+        check_int("val_size", val_size, 0, CIFAR10_TRAIN_SIZE - 1)
         self.data_dir = Path(data_dir).expanduser()
         self.val_size = val_size
         self.download = download
@@ -559,9 +552,9 @@ class ImageFolderDataModule(ResidentImageDataModule):
             fast_path=fast_path,
             num_workers=num_workers,
         )
-        _check_int("image_size", image_size, 4)
+        check_int("image_size", image_size, 4)
         if val_size is not None:
-            _check_int("val_size", val_size, 0)
+            check_int("val_size", val_size, 0)
         self.root = Path(root).expanduser()
         self.image_size = image_size
         self.crop_padding = max(1, image_size // 8)
@@ -682,11 +675,11 @@ class DigitsDataModule(ImageDataModule):
         eval_batch_size: int | None = None,
     ) -> None:
         super().__init__()
-        _check_int("batch_size", batch_size, 1)
-        _check_int("val_size", val_size, 0, 1000)
-        _check_int("seed", seed, 0)
+        check_int("batch_size", batch_size, 1)
+        check_int("val_size", val_size, 0, 1000)
+        check_int("seed", seed, 0)
         if eval_batch_size is not None:
-            _check_int("eval_batch_size", eval_batch_size, 1)
+            check_int("eval_batch_size", eval_batch_size, 1)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or 2 * batch_size
         self.val_size = val_size

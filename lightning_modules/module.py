@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_modules.network import network_from_hparams
+from optuna_amoeba._checks import check_float
 from optuna_amoeba.nasnet import Genotype
 
 
@@ -83,8 +84,7 @@ class NASNetModule(pl.LightningModule):
             ("weight_decay", weight_decay),
             ("auxiliary_weight", auxiliary_weight),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+            check_float(name, value, low=0.0)
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.save_hyperparameters()

@@ -22,6 +22,7 @@ from lightning_modules.operations import batch_norm
 from lightning_modules.operations import FactorizedReduction
 from lightning_modules.operations import make_operation
 from lightning_modules.operations import ReLUConvBN
+from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import Cell
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NUM_INPUT_STATES
@@ -224,12 +225,12 @@ class NASNetwork(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_cells", num_cells, 1)
-        _check_positive_int("num_filters", num_filters, 1)
-        _check_positive_int("num_classes", num_classes, 2)
-        _check_positive_int("in_channels", in_channels, 1)
-        _check_positive_int("image_size", image_size, 4)
-        _check_positive_int("stem_multiplier", stem_multiplier, 1)
+        check_int("num_cells", num_cells, 1)
+        check_int("num_filters", num_filters, 1)
+        check_int("num_classes", num_classes, 2)
+        check_int("in_channels", in_channels, 1)
+        check_int("image_size", image_size, 4)
+        check_int("stem_multiplier", stem_multiplier, 1)
         if not 0.0 < drop_path_keep_prob <= 1.0:
             raise ValueError(f"drop_path_keep_prob must be in (0, 1], got {drop_path_keep_prob}")
         if not 0.0 <= dropout < 1.0:
@@ -347,11 +348,6 @@ def count_parameters(module: nn.Module, *, exclude_auxiliary: bool = True) -> in
         for parameter in module.parameters()
         if parameter.requires_grad and id(parameter) not in excluded
     )
-
-
-def _check_positive_int(name: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 def count_flops(network: nn.Module, *, in_channels: int, image_size: int) -> int:

@@ -20,6 +20,7 @@ import optuna
 
 from lightning_modules.data import ImageDataModule
 from lightning_modules.data import make_datamodule
+from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 from optuna_amoeba.nasnet import OPERATIONS
 from optuna_amoeba.nasnet import suggest_genotype
@@ -133,11 +134,6 @@ class EpochLines(pl.Callback):
         print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
 
 
-def _check_int(name: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-
-
 def make_objective(
     *,
     dataset: str | ImageDataModule = "digits",
@@ -213,13 +209,13 @@ def make_objective(
         pruning: Report to the study's pruner after each epoch and stop pruned trials.
         quiet: Hide Lightning's progress bar, banners and advisory warnings.
     """
-    _check_int("epochs", epochs, 1)
-    _check_int("num_cells", num_cells, 1)
-    _check_int("num_filters", num_filters, 1)
-    _check_int("num_blocks", num_blocks, 1)
-    _check_int("batch_size", batch_size, 1)
+    check_int("epochs", epochs, 1)
+    check_int("num_cells", num_cells, 1)
+    check_int("num_filters", num_filters, 1)
+    check_int("num_blocks", num_blocks, 1)
+    check_int("batch_size", batch_size, 1)
     if seed is not None:
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, 0)
     choices = tuple(operations)
     unknown = [op for op in choices if op not in OPERATIONS]
     if not choices or unknown:

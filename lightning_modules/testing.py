@@ -18,6 +18,8 @@ import pickle
 
 import numpy as np
 
+from optuna_amoeba._checks import check_int
+
 
 BASE_FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{index}" for index in range(1, 6))
@@ -57,9 +59,8 @@ def write_cifar10(
     Labels cycle through the 10 classes, so every class is present when there are at least
     10 images.
     """
-    for name, value in (("num_train", num_train), ("num_test", num_test)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    check_int("num_train", num_train, 1)
+    check_int("num_test", num_test, 1)
     rng = np.random.default_rng(seed)
     folder = Path(root) / BASE_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,8 +127,7 @@ def write_image_folder(
 
     if not 1 <= len(classes) <= len(IMAGE_FOLDER_COLOURS):
         raise ValueError(f"classes must name 1 to 3 classes, got {classes!r}")
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be an int >= 1, got {per_class!r}")
+    check_int("per_class", per_class, 1)
     rng = np.random.default_rng(seed)
     folders = [Path(root) / split for split in splits] or [Path(root)]
     for folder in folders:

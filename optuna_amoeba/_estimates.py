@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from optuna_amoeba._checks import check_int
 from optuna_amoeba._population import params_key
 
 
@@ -49,10 +50,7 @@ def rank_by_mean(study: Study, *, min_evaluations: int = 1) -> list[MeanEstimate
             f"rank_by_mean needs a single-objective study; study {study.study_name!r} has "
             f"{len(study.directions)} objectives"
         )
-    if isinstance(min_evaluations, bool) or not isinstance(min_evaluations, int):
-        raise ValueError(f"min_evaluations must be an int >= 1, got {min_evaluations!r}")
-    if min_evaluations < 1:
-        raise ValueError(f"min_evaluations must be an int >= 1, got {min_evaluations}")
+    min_evaluations = check_int("min_evaluations", min_evaluations, 1)
     groups: dict[Any, tuple[dict[str, Any], list[float], list[int]]] = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         assert trial.value is not None

@@ -15,6 +15,10 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_amoeba._checks import check_bool
+from optuna_amoeba._checks import check_int
+from optuna_amoeba._checks import check_optional_int
+from optuna_amoeba._checks import check_probability
 from optuna_amoeba._mutation import mutate
 from optuna_amoeba._mutation import MutationPlan
 from optuna_amoeba._population import distribution_key
@@ -42,19 +46,6 @@ REEVALUATION = "reevaluation"
 # Re-evaluation stops once this many repeats reproduced their first value exactly (and none
 # differed): the objective is deterministic and a repeat would be wasted.
 DETERMINISTIC_AFTER = 2
-
-
-def _check_int(name: str, value: int, low: int, high: int | None = None) -> None:
-    allowed = f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {allowed}, got {value}")
-
-
-def _check_probability(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
 
 
 class AgingEvolutionSampler(BaseSampler):
@@ -163,32 +154,26 @@ class AgingEvolutionSampler(BaseSampler):
         reevaluation_probability: float = 0.3,
         seed: int | None = None,
     ) -> None:
-        _check_int("population_size", population_size, 1)
-        _check_int("sample_size", sample_size, 1, population_size)
-        _check_probability("identity_probability", identity_probability)
-        _check_probability("hidden_state_probability", hidden_state_probability)
-        _check_probability("reevaluation_probability", reevaluation_probability)
-        _check_int("max_dedup_retries", max_dedup_retries, 0)
-        if n_startup_trials is not None:
-            _check_int("n_startup_trials", n_startup_trials, 1, population_size)
-        for name, flag in (("aging", aging), ("dedup", dedup), ("include_pruned", include_pruned)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
-        if seed is not None:
-            _check_int("seed", seed, 0, 2**32 - 1)
-
-        self._population_size = int(population_size)
-        self._sample_size = int(sample_size)
-        self._aging = aging
-        self._identity_probability = float(identity_probability)
-        self._hidden_state_probability = float(hidden_state_probability)
-        self._dedup = dedup
-        self._max_dedup_retries = int(max_dedup_retries)
-        self._include_pruned = include_pruned
-        self._reevaluation_probability = float(reevaluation_probability)
-        self._n_startup_trials = (
-            min(10, population_size) if n_startup_trials is None else int(n_startup_trials)
+        self._population_size = check_int("population_size", population_size, 1)
+        self._sample_size = check_int("sample_size", sample_size, 1, self._population_size)
+        self._aging = check_bool("aging", aging)
+        self._identity_probability = check_probability(
+            "identity_probability", identity_probability
         )
+        self._hidden_state_probability = check_probability(
+            "hidden_state_probability", hidden_state_probability
+        )
+        self._dedup = check_bool("dedup", dedup)
+        self._max_dedup_retries = check_int("max_dedup_retries", max_dedup_retries, 0)
+        self._include_pruned = check_bool("include_pruned", include_pruned)
+        self._reevaluation_probability = check_probability(
+            "reevaluation_probability", reevaluation_probability
+        )
+        startup = check_optional_int(
+            "n_startup_trials", n_startup_trials, 1, self._population_size
+        )
+        self._n_startup_trials = min(10, self._population_size) if startup is None else startup
+        seed = check_optional_int("seed", seed, 0, 2**32 - 1)
         self._rng = np.random.RandomState(seed)
         self._lock = threading.RLock()
         self._trackers: weakref.WeakKeyDictionary[BaseStorage, dict[int, PopulationTracker]] = (

@@ -21,6 +21,9 @@ from optuna.trial import FrozenTrial
 import sqlalchemy.engine
 import sqlalchemy.exc
 
+from optuna_amoeba._checks import check_int
+from optuna_amoeba._checks import check_optional_int
+
 
 # The password runs to the last "@" before whitespace: users do paste passwords with "@", "/"
 # or ":" unencoded, and hiding a host along with such a password beats showing a password.
@@ -77,10 +80,9 @@ def open_storage(
             database driver or a server that cannot be reached. The message never shows the
             URL's password.
     """
-    _check_optional_positive("heartbeat_interval", heartbeat_interval)
-    _check_optional_positive("grace_period", grace_period)
-    if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
-        raise ValueError(f"max_retry must be an int >= 0, got {max_retry!r}")
+    check_optional_int("heartbeat_interval", heartbeat_interval, 1)
+    check_optional_int("grace_period", grace_period, 1)
+    check_int("max_retry", max_retry, 0)
     if heartbeat_interval is None and grace_period is not None:
         raise ValueError(
             f"grace_period needs heartbeat_interval to be set, got grace_period={grace_period} "
@@ -118,13 +120,6 @@ def open_storage(
         kind = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
         detail = " ".join(mask_password(str(error)).split())
         raise ValueError(f"cannot open storage {mask_password(url)}: {kind}{detail}") from None
-
-
-def _check_optional_positive(name: str, value: int | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
 
 
 def _open_journal_file(url: str) -> BaseStorage:

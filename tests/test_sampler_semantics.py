@@ -374,10 +374,10 @@ def test_non_aging_is_refused_for_multi_objective_studies_at_first_ask() -> None
         ({"hidden_state_probability": 1.5}, r"hidden_state_probability .* \[0, 1\], got 1.5"),
         ({"reevaluation_probability": 1.5}, r"reevaluation_probability .* \[0, 1\], got 1.5"),
         ({"max_dedup_retries": -1}, r"max_dedup_retries must be an int >= 0, got -1"),
-        ({"n_startup_trials": 0}, r"n_startup_trials must be an int in \[1, 50\], got 0"),
+        ({"n_startup_trials": 0}, r"n_startup_trials must be None or an int in \[1, 50\], got 0"),
         ({"n_startup_trials": 51}, r"n_startup_trials .* \[1, 50\], got 51"),
         ({"aging": "yes"}, r"aging must be True or False, got 'yes'"),
-        ({"seed": -1}, r"seed must be an int in \[0, 4294967295\], got -1"),
+        ({"seed": -1}, r"seed must be None or an int in \[0, 4294967295\], got -1"),
     ],
 )
 def test_bad_arguments_raise_value_errors_naming_them(

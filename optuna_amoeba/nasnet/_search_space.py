@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 
+from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet._genotype import Block
 from optuna_amoeba.nasnet._genotype import Cell
 from optuna_amoeba.nasnet._genotype import CELL_TYPES
@@ -41,11 +42,6 @@ def op_param(cell_type: str, block: int, slot: str) -> str:
     return f"{cell_type}_b{block}_op_{slot}"
 
 
-def _check_num_blocks(num_blocks: int) -> None:
-    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:
-        raise ValueError(f"num_blocks must be an int >= 1, got {num_blocks!r}")
-
-
 def _check_operations(operations: Iterable[str]) -> tuple[str, ...]:
     ops = tuple(operations)
     if not ops:
@@ -61,7 +57,7 @@ def search_space(
     num_blocks: int = DEFAULT_NUM_BLOCKS, operations: Iterable[str] = OPERATIONS
 ) -> dict[str, BaseDistribution]:
     """The Optuna distributions of the encoding, in suggestion order."""
-    _check_num_blocks(num_blocks)
+    check_int("num_blocks", num_blocks, 1)
     ops = _check_operations(operations)
     space: dict[str, BaseDistribution] = {}
     for cell_type in CELL_TYPES:
@@ -95,7 +91,7 @@ def genotype_from_params(params: Mapping[str, object], num_blocks: int | None = 
         if not blocks_seen:
             raise ValueError("params hold no NASNet parameter (e.g. 'normal_b0_input_a')")
         num_blocks = max(blocks_seen) + 1
-    _check_num_blocks(num_blocks)
+    check_int("num_blocks", num_blocks, 1)
     cells = []
     for cell_type in CELL_TYPES:
         blocks = []

@@ -25,6 +25,7 @@ from matplotlib.patches import FancyArrowPatch
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.textpath import TextToPath
 
+from optuna_amoeba._checks import check_float
 from optuna_amoeba.nasnet import Cell
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NUM_INPUT_STATES
@@ -281,9 +282,8 @@ def plot_cell(genotype: Genotype, *, title: str | None = None, font_size: float 
         ``pyplot``; save it with ``fig.savefig``).
     """
     _check_genotype(genotype)
-    if isinstance(font_size, bool) or not isinstance(font_size, (int, float)) or font_size <= 0:
-        raise ValueError(f"font_size must be a number > 0 (points), got {font_size!r}")
-    metrics = _Metrics.for_genotype(genotype, float(font_size))
+    font_size = check_float("font_size", font_size, low=0.0, low_open=True)
+    metrics = _Metrics.for_genotype(genotype, font_size)
     num_blocks = genotype.num_blocks
     panel_width = metrics.width(num_blocks)
     panel_height = metrics.panel_height(num_blocks)

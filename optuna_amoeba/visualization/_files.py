@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_amoeba import nasnet
+from optuna_amoeba._checks import check_float
 from optuna_amoeba.visualization._cell import plot_cell
 from optuna_amoeba.visualization._history import resolve_trial
 from optuna_amoeba.visualization._history import Target
@@ -79,8 +80,7 @@ def write_figures(
         The paths written, in writing order.
     """
     chosen_formats = _check_formats(formats)
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or dpi <= 0:
-        raise ValueError(f"dpi must be a number > 0, got {dpi!r}")
+    dpi = check_float("dpi", dpi, low=0.0, low_open=True)
     selected = (
         _default_trials(study)
         if trials is None

@@ -17,6 +17,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from optuna_amoeba._checks import check_bool
+from optuna_amoeba._checks import check_int
 from optuna_amoeba._population import competing_values
 from optuna_amoeba._sampler import AgingEvolutionSampler
 from optuna_amoeba._sampler import MUTATION_KEY
@@ -132,15 +134,10 @@ def population_settings(
     sampler = study.sampler if isinstance(study.sampler, AgingEvolutionSampler) else None
     if population_size is None:
         population_size = (sampler or AgingEvolutionSampler()).population_size
-    if isinstance(population_size, bool) or not isinstance(population_size, int):
-        raise ValueError(f"population_size must be an int >= 1, got {population_size!r}")
-    if population_size < 1:
-        raise ValueError(f"population_size must be an int >= 1, got {population_size}")
+    population_size = check_int("population_size", population_size, 1)
     if aging is None:
         aging = sampler.aging if sampler else True
-    if not isinstance(aging, bool):
-        raise ValueError(f"aging must be True or False, got {aging!r}")
-    return population_size, aging
+    return population_size, check_bool("aging", aging)
 
 
 @dataclass(frozen=True)

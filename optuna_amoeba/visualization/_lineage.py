@@ -6,6 +6,7 @@ from matplotlib.figure import Figure
 import optuna
 from optuna.trial import FrozenTrial
 
+from optuna_amoeba._checks import check_int
 from optuna_amoeba.visualization._history import describe_descent
 from optuna_amoeba.visualization._history import lineage
 from optuna_amoeba.visualization._history import Target
@@ -50,8 +51,7 @@ def plot_lineage(
     Returns:
         A :class:`matplotlib.figure.Figure`.
     """
-    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
-        raise ValueError(f"max_rows must be an int >= 1, got {max_rows!r}")
+    max_rows = check_int("max_rows", max_rows, 1)
     value_of = target_of(study, target)
     steps = lineage(study, trial)
     listed = steps if len(steps) <= max_rows else [steps[0], *steps[-(max_rows - 1) :]]

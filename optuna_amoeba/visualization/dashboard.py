@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_amoeba import nasnet
+from optuna_amoeba._checks import check_bool
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba.visualization._cell import plot_cell
@@ -100,8 +101,7 @@ def upload_cell_picture(
     Returns:
         The artifact id.
     """
-    if not isinstance(embed_in_note, bool):
-        raise ValueError(f"embed_in_note must be True or False, got {embed_in_note!r}")
+    embed_in_note = check_bool("embed_in_note", embed_in_note)
     if isinstance(trial, FrozenTrial) and trial.state != TrialState.RUNNING:
         raise ValueError(
             f"trial {trial.number} is {trial.state.name}: Optuna attaches artifacts only to "
