@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+from typing import TYPE_CHECKING
+
 from optuna_amoeba import nasnet
 from optuna_amoeba._estimates import MeanEstimate
 from optuna_amoeba._estimates import rank_by_mean
@@ -9,8 +13,11 @@ from optuna_amoeba._sampler import AgingEvolutionSampler
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import MUTATION_STEPS_KEY
 from optuna_amoeba._sampler import PARENT_KEY
-from optuna_amoeba._storage import mask_password
-from optuna_amoeba._storage import open_storage
+
+
+if TYPE_CHECKING:
+    from optuna_amoeba._storage import mask_password
+    from optuna_amoeba._storage import open_storage
 
 
 __version__ = "0.2.0"
@@ -26,3 +33,16 @@ __all__ = [
     "open_storage",
     "rank_by_mean",
 ]
+
+# The storage helpers need SQLAlchemy, which `import optuna` itself does not load: importing
+# them on first use keeps the sampler's import as light as Optuna's.
+_LAZY = {"mask_password": "optuna_amoeba._storage", "open_storage": "optuna_amoeba._storage"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'optuna_amoeba' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
