@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import optuna
 from optuna.trial import FixedTrial
 import pytest
 
 from optuna_amoeba import nasnet
+from optuna_amoeba.nasnet import _genotype
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Block
 from optuna_amoeba.nasnet import Cell
@@ -261,3 +265,16 @@ def test_space_detection_ignores_operations_the_text_form_cannot_hold() -> None:
     }  # fmt: skip
     assert NASNetSpace.detect(space) == NASNetSpace(2, ("a", "b"))
     assert NASNetSpace.detect(renamed) is None
+
+
+def test_genotype_module_does_not_import_the_search_space() -> None:
+    tree = ast.parse(Path(_genotype.__file__).read_text())
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    ]
+    assert imported
+    assert not [name for name in imported if "_search_space" in name]
