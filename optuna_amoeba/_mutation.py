@@ -13,9 +13,9 @@ from optuna_amoeba._random import sample_different_value
 from optuna_amoeba.nasnet import CELL_TYPES
 from optuna_amoeba.nasnet import NASNetSpace
 from optuna_amoeba.nasnet import NUM_INPUT_STATES
-from optuna_amoeba.nasnet._search_space import input_param
-from optuna_amoeba.nasnet._search_space import op_param
-from optuna_amoeba.nasnet._search_space import SLOTS
+from optuna_amoeba.nasnet._genotype import input_param
+from optuna_amoeba.nasnet._genotype import op_param
+from optuna_amoeba.nasnet._genotype import SLOTS
 
 
 IDENTITY = "identity"

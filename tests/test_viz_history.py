@@ -161,9 +161,12 @@ def test_plots_refuse_bad_arguments() -> None:
     multi.add_trial(
         optuna.trial.create_trial(params={"x": 1.0}, distributions={"x": X}, values=[1, 2])
     )
-    with pytest.raises(ValueError, match="has 2 objectives; pass target="):
-        plot_progress(multi)
-    plot_progress(multi, target=lambda t: t.values[1])  # a target makes it plottable
+    # Without a target a multi-objective study is drawn by its first objective, as in the
+    # dashboard and write_figures, and the axis label says so.
+    assert plot_progress(multi).axes[0].get_ylabel() == "Objective Value (objective 0)"
+    assert plot_lineage(multi, 0).axes[0].get_ylabel() == "Objective Value (objective 0)"
+    by_second = plot_progress(multi, target=lambda t: t.values[1], target_name="size")
+    assert by_second.axes[0].get_ylabel() == "size"
 
 
 def test_plot_lineage_lists_each_step() -> None:

@@ -26,6 +26,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.textpath import TextToPath
 
 from optuna_amoeba._checks import check_float
+from optuna_amoeba.nasnet import Block
 from optuna_amoeba.nasnet import Cell
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NUM_INPUT_STATES
@@ -116,22 +117,47 @@ def _check_genotype(genotype: Genotype) -> None:
 
 
 def _draw_cell(axes: Axes, cell_type: str, cell: Cell, m: _Metrics) -> None:
-    num_blocks = cell.num_blocks
-    concat = set(cell.concat)
-    output_y = m.row_y(num_blocks + 1)
-    # Lowest y each lane must reach, and the y where it joins a block or the output.
-    lane_bottom: dict[int, float] = {}
+    """Draw one cell: lanes, block inputs with their op labels, the output bus, the nodes and
+    the title, in that order (later artists of equal z-order are drawn on top)."""
+    _draw_lanes(axes, cell_type, cell, m)
+    for k, block in enumerate(cell.blocks):
+        _draw_block_inputs(axes, cell_type, k, block, m)
+    _draw_output_bus(axes, cell_type, cell, m)
+    _draw_nodes(axes, cell_type, cell, m)
+    _draw_cell_title(axes, cell_type, cell, m)
+
+
+def _slot_y(m: _Metrics, k: int, slot: str) -> float:
+    """The y of block ``k``'s input ``slot``: ``a`` just above the block's row, ``b`` below."""
+    return m.row_y(k + 1) + (m.slot_offset if slot == "a" else -m.slot_offset)
+
+
+def _lane_joins(cell: Cell, m: _Metrics) -> dict[int, list[float]]:
+    """Per hidden state read by a block or concatenated, the y values where its lane joins a
+    block input or the output bus."""
     joins: dict[int, list[float]] = {}
     for k, block in enumerate(cell.blocks):
         for slot, state in (("a", block.input_a), ("b", block.input_b)):
-            y = m.row_y(k + 1) + (m.slot_offset if slot == "a" else -m.slot_offset)
-            lane_bottom[state] = min(lane_bottom.get(state, 0.0), y)
-            joins.setdefault(state, []).append(y)
-    for state in concat:
-        lane_bottom[state] = output_y
+            joins.setdefault(state, []).append(_slot_y(m, k, slot))
+    output_y = m.row_y(cell.num_blocks + 1)
+    for state in set(cell.concat):
         joins.setdefault(state, []).append(output_y)
+    return joins
 
-    for state, bottom in lane_bottom.items():
+
+def _lane_bottom(state: int, joins: list[float], concat: set[int], output_y: float) -> float:
+    """The lowest y the lane of ``state`` reaches: the output bus if concatenated, else its
+    lowest join (never above the input row)."""
+    return output_y if state in concat else min(0.0, *joins)
+
+
+def _draw_lanes(axes: Axes, cell_type: str, cell: Cell, m: _Metrics) -> None:
+    """Each read or concatenated state's vertical lane, with a dot where a lane goes on past
+    a join."""
+    concat = set(cell.concat)
+    output_y = m.row_y(cell.num_blocks + 1)
+    for state, joins in _lane_joins(cell, m).items():
+        bottom = _lane_bottom(state, joins, concat, output_y)
         x = m.lane_x(state)
         top = m.row_y(max(state - NUM_INPUT_STATES + 1, 0)) - m.node_height / 2
         axes.add_line(
@@ -144,80 +170,85 @@ def _draw_cell(axes: Axes, cell_type: str, cell: Cell, m: _Metrics) -> None:
                 gid=f"{cell_type}:lane:h{state}",
             )
         )
-        for y in joins[state]:
+        for y in joins:
             if y > bottom:
                 axes.plot([x], [y], marker="o", markersize=3, color=_EDGE_COLOR, zorder=2)
 
-    for k, block in enumerate(cell.blocks):
-        target_x = m.lane_x(k + NUM_INPUT_STATES)
-        gap_left = m.lane_x(k + NUM_INPUT_STATES - 1)
-        gap_right = target_x - m.node_width / 2
-        for slot, state, op in (
-            ("a", block.input_a, block.op_a),
-            ("b", block.input_b, block.op_b),
-        ):
-            y = m.row_y(k + 1) + (m.slot_offset if slot == "a" else -m.slot_offset)
-            axes.add_artist(
-                FancyArrowPatch(
-                    (m.lane_x(state), y),
-                    (gap_right, y),
-                    arrowstyle="-|>",
-                    mutation_scale=8,
-                    shrinkA=0,
-                    shrinkB=0,
-                    color=_EDGE_COLOR,
-                    lw=1.0,
-                    zorder=2,
-                    gid=f"{cell_type}:edge:{k}{slot}",
-                )
-            )
-            axes.text(
-                (gap_left + gap_right) / 2,
-                y,
-                op,
-                ha="center",
-                va="center",
-                fontsize=m.font_size,
-                zorder=5,
-                gid=f"{cell_type}:op:{k}{slot}",
-                bbox={
-                    "boxstyle": f"round,pad={_LABEL_PAD * _POINTS_PER_INCH / m.font_size}",
-                    "facecolor": "white",
-                    "edgecolor": "#bbbbbb",
-                    "linewidth": 0.6,
-                },
-            )
 
-    output_x = m.output_x(num_blocks)
-    bus_left = m.lane_x(min(concat))
-    axes.add_artist(
-        FancyArrowPatch(
-            (bus_left, output_y),
-            (output_x - m.output_width / 2, output_y),
-            arrowstyle="-|>",
-            mutation_scale=8,
-            shrinkA=0,
-            shrinkB=0,
-            color=_EDGE_COLOR,
-            lw=1.0,
-            zorder=2,
-            gid=f"{cell_type}:edge:concat",
+def _draw_block_inputs(axes: Axes, cell_type: str, k: int, block: Block, m: _Metrics) -> None:
+    """Block ``k``'s two input edges, each labelled with its op in the gap before the node."""
+    target_x = m.lane_x(k + NUM_INPUT_STATES)
+    gap_left = m.lane_x(k + NUM_INPUT_STATES - 1)
+    gap_right = target_x - m.node_width / 2
+    for slot, state, op in (("a", block.input_a, block.op_a), ("b", block.input_b, block.op_b)):
+        y = _slot_y(m, k, slot)
+        axes.add_artist(
+            _arrow((m.lane_x(state), y), (gap_right, y), f"{cell_type}:edge:{k}{slot}")
         )
+        _draw_op_label(axes, ((gap_left + gap_right) / 2, y), op, m, f"{cell_type}:op:{k}{slot}")
+
+
+def _draw_op_label(
+    axes: Axes, position: tuple[float, float], op: str, m: _Metrics, gid: str
+) -> None:
+    axes.text(
+        *position,
+        op,
+        ha="center",
+        va="center",
+        fontsize=m.font_size,
+        zorder=5,
+        gid=gid,
+        bbox={
+            "boxstyle": f"round,pad={_LABEL_PAD * _POINTS_PER_INCH / m.font_size}",
+            "facecolor": "white",
+            "edgecolor": "#bbbbbb",
+            "linewidth": 0.6,
+        },
     )
 
+
+def _draw_output_bus(axes: Axes, cell_type: str, cell: Cell, m: _Metrics) -> None:
+    """The bus from the leftmost concatenated lane into the output node."""
+    output_y = m.row_y(cell.num_blocks + 1)
+    output_left = m.output_x(cell.num_blocks) - m.output_width / 2
+    start = (m.lane_x(min(cell.concat)), output_y)
+    axes.add_artist(_arrow(start, (output_left, output_y), f"{cell_type}:edge:concat"))
+
+
+def _arrow(start: tuple[float, float], end: tuple[float, float], gid: str) -> FancyArrowPatch:
+    return FancyArrowPatch(
+        start,
+        end,
+        arrowstyle="-|>",
+        mutation_scale=8,
+        shrinkA=0,
+        shrinkB=0,
+        color=_EDGE_COLOR,
+        lw=1.0,
+        zorder=2,
+        gid=gid,
+    )
+
+
+def _draw_nodes(axes: Axes, cell_type: str, cell: Cell, m: _Metrics) -> None:
+    """The input nodes, one node per block, and the output node."""
     inputs = [(state, m.row_y(0)) for state in range(NUM_INPUT_STATES)]
-    blocks = [(k + NUM_INPUT_STATES, m.row_y(k + 1)) for k in range(num_blocks)]
+    blocks = [(k + NUM_INPUT_STATES, m.row_y(k + 1)) for k in range(cell.num_blocks)]
     for states, kind in ((inputs, "input"), (blocks, "block")):
         for state, y in states:
             _draw_node(
                 axes, m.lane_x(state), y, f"h{state}", kind, m, gid=f"{cell_type}:node:h{state}"
             )
-    _draw_node(axes, output_x, output_y, "concat", "output", m, gid=f"{cell_type}:node:output")
+    output_position = (m.output_x(cell.num_blocks), m.row_y(cell.num_blocks + 1))
+    _draw_node(axes, *output_position, "concat", "output", m, gid=f"{cell_type}:node:output")
 
+
+def _draw_cell_title(axes: Axes, cell_type: str, cell: Cell, m: _Metrics) -> None:
     # A plain text, not set_title: title placement would lay out the (hidden) axis ticks.
     axes.text(
         0,
-        1 + _TITLE_GAP / m.panel_height(num_blocks),
+        1 + _TITLE_GAP / m.panel_height(cell.num_blocks),
         _cell_title(cell_type, cell),
         transform=axes.transAxes,
         fontsize=m.font_size + 2,
@@ -270,7 +301,8 @@ def plot_cell(genotype: Genotype, *, title: str | None = None, font_size: float 
     before it), one node per block (block ``k`` produces ``h{k + 2}``, the sum of its two
     operations) with the two operations written on its incoming edges, and the ``concat`` node
     that the cell's output states feed. Works for any number of blocks, any operation names
-    and explicit concats (the published cells).
+    (of ASCII letters, digits and underscores, as genotypes allow) and explicit concats (the
+    published cells).
 
     Args:
         genotype: The architecture to draw.

@@ -10,12 +10,13 @@ import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_amoeba import nasnet
 from optuna_amoeba._checks import check_float
 from optuna_amoeba.visualization._cell import plot_cell
+from optuna_amoeba.visualization._history import genotype_of
 from optuna_amoeba.visualization._history import resolve_trial
 from optuna_amoeba.visualization._history import Target
 from optuna_amoeba.visualization._history import trial_title
+from optuna_amoeba.visualization._history import value_function
 from optuna_amoeba.visualization._lineage import plot_lineage
 from optuna_amoeba.visualization._progress import plot_progress
 
@@ -86,20 +87,14 @@ def write_figures(
         if trials is None
         else [resolve_trial(study, trial) for trial in trials]
     )
-    if target is None and len(study.directions) > 1:
-
-        def first_objective(trial: FrozenTrial) -> float:
-            return float("nan") if trial.values is None else float(trial.values[0])
-
-        target = first_objective
-        target_name = f"{target_name} (objective 0)"
+    target, target_name = value_function(study, target, target_name)
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
 
     figures = []
     for trial in selected:
         try:
-            genotype = nasnet.Genotype.from_params(trial.params)
+            genotype = genotype_of(trial)
         except ValueError as error:
             _logger.info(f"Trial {trial.number} has no cell picture: {error}")
         else:

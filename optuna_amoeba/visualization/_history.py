@@ -2,49 +2,76 @@
 
 Shared by the matplotlib figures and the optuna-dashboard graph. Lineage comes from the
 system attrs the sampler writes on every trial it proposes (``amoeba:parent``,
-``amoeba:mutation``); the population over time is replayed with the sampler's own rule.
+``amoeba:mutation``); the population over time is replayed by the sampler's own
+:class:`~optuna_amoeba._population.PopulationTracker`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import math
-import re
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
+from optuna_amoeba import nasnet
 from optuna_amoeba._checks import check_bool
 from optuna_amoeba._checks import check_int
-from optuna_amoeba._population import competing_values
+from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._sampler import AgingEvolutionSampler
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba._sampler import REEVALUATION
+from optuna_amoeba.nasnet._genotype import parse_param_name
 
 
 Target = Callable[[FrozenTrial], float]
 
-_NASNET_PARAM = re.compile(r"^(normal|reduction)_b(\d+)_(input|op)_(a|b)$")
+UNKNOWN_MUTATION = "unknown"
+"""The mutation shown for a trial the sampler did not propose (no ``amoeba:mutation``)."""
 
 
-def target_of(study: optuna.Study, target: Target | None) -> Target:
-    """The value to plot per trial: ``target`` or the single objective (NaN if none)."""
+def value_function(
+    study: optuna.Study, target: Target | None, target_name: str
+) -> tuple[Target, str]:
+    """The value drawn per trial and its label: ``target`` labelled ``target_name``, else the
+    objective value (NaN if none); a multi-objective study's first, labelled
+    ``"{target_name} (objective 0)"``."""
     if target is not None:
-        return target
+        return target, target_name
+
+    def first_objective(trial: FrozenTrial) -> float:
+        return math.nan if trial.values is None else float(trial.values[0])
+
     if len(study.directions) > 1:
-        raise ValueError(
-            f"study {study.study_name!r} has {len(study.directions)} objectives; pass "
-            "target=lambda t: t.values[i] to choose the value to plot"
-        )
+        return first_objective, f"{target_name} (objective 0)"
+    return first_objective, target_name
 
-    def single_value(trial: FrozenTrial) -> float:
-        return float("nan") if trial.value is None else float(trial.value)
 
-    return single_value
+def mutation_of(trial: FrozenTrial) -> str:
+    """The mutation that produced ``trial``, as the sampler recorded it."""
+    return str(trial.system_attrs.get(MUTATION_KEY, UNKNOWN_MUTATION))
+
+
+def group_by_mutation(trials: Iterable[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
+    """``trials`` by the mutation that produced them, in order of first appearance."""
+    groups: dict[str, list[FrozenTrial]] = {}
+    for trial in trials:
+        groups.setdefault(mutation_of(trial), []).append(trial)
+    return groups
+
+
+def genotype_of(trial: FrozenTrial) -> nasnet.Genotype:
+    """The genotype ``trial``'s parameters encode, checked against the operations its
+    distributions allow; ``ValueError`` if they encode none."""
+    space = nasnet.NASNetSpace.detect(trial.distributions)
+    operations = nasnet.OPERATIONS if space is None else space.operations
+    return nasnet.Genotype.from_params(trial.params, operations=operations)
 
 
 def resolve_trial(study: optuna.Study, trial: FrozenTrial | int) -> FrozenTrial:
@@ -81,9 +108,8 @@ def lineage(study: optuna.Study, trial: FrozenTrial | int) -> list[Step]:
     chain.reverse()
     steps = []
     for index, member in enumerate(chain):
-        mutation = str(member.system_attrs.get(MUTATION_KEY, "unknown"))
         change = describe_change(chain[index - 1].params, member.params) if index else ""
-        steps.append(Step(trial=member, mutation=mutation, change=change))
+        steps.append(Step(trial=member, mutation=mutation_of(member), change=change))
     return steps
 
 
@@ -104,11 +130,10 @@ def _format_value(value: Any) -> str:
 
 
 def _param_label(name: str) -> str:
-    match = _NASNET_PARAM.match(name)
-    if match is None:
+    parsed = parse_param_name(name)
+    if parsed is None:
         return name
-    cell_type, block, kind, slot = match.groups()
-    return f"{cell_type} b{block} {kind} {slot}"
+    return f"{parsed.cell_type} b{parsed.block} {parsed.kind} {parsed.slot}"
 
 
 def describe_change(parent: dict[str, Any], child: dict[str, Any]) -> str:
@@ -121,7 +146,8 @@ def describe_change(parent: dict[str, Any], child: dict[str, Any]) -> str:
             parts.append(f"+{_param_label(name)}={_format_value(child[name])}")
         elif parent[name] != child[name]:
             old, new = _format_value(parent[name]), _format_value(child[name])
-            if _NASNET_PARAM.match(name) and name.split("_")[2] == "input":
+            parsed = parse_param_name(name)
+            if parsed is not None and parsed.kind == "input":
                 old, new = f"h{old}", f"h{new}"
             parts.append(f"{_param_label(name)}: {old} → {new}")
     return "; ".join(parts) if parts else "no change"
@@ -130,24 +156,29 @@ def describe_change(parent: dict[str, Any], child: dict[str, Any]) -> str:
 def population_settings(
     study: optuna.Study, population_size: int | None, aging: bool | None
 ) -> tuple[int, bool]:
-    """Explicit settings, else the study's sampler's, else the sampler's defaults."""
-    sampler = study.sampler if isinstance(study.sampler, AgingEvolutionSampler) else None
+    """Explicit settings, else the study's sampler's, else :class:`AgingEvolutionSampler`'s
+    defaults."""
+    sampler = study.sampler
+    if not isinstance(sampler, AgingEvolutionSampler):
+        sampler = AgingEvolutionSampler()
     if population_size is None:
-        population_size = (sampler or AgingEvolutionSampler()).population_size
-    population_size = check_int("population_size", population_size, 1)
+        population_size = sampler.population_size
     if aging is None:
-        aging = sampler.aging if sampler else True
-    return population_size, check_bool("aging", aging)
+        aging = sampler.aging
+    return check_int("population_size", population_size, 1), check_bool("aging", aging)
 
 
 @dataclass(frozen=True)
 class PopulationPoint:
-    """The population right after ``trial`` finished and entered it."""
+    """The population right after ``trial`` finished and was offered to it."""
 
     trial: FrozenTrial
     best: float
     mean: float
     size: int
+
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def population_history(
@@ -158,36 +189,52 @@ def population_history(
     target: Target,
     include_pruned: bool = False,
 ) -> list[PopulationPoint]:
-    """Replay the population: oldest (aging) or worst (non-aging) member leaves each time."""
+    """The population after each trial that could enter it, as the sampler saw it.
+
+    The finished trials are fed in completion order to the sampler's own
+    :class:`PopulationTracker`, so the members are exactly those the sampler would draw its
+    tournaments from at that moment. ``best`` and ``mean`` are of ``target`` over the members
+    (members whose ``target`` is NaN are left out of both; a point with none is skipped).
+    """
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    eligible = [
-        trial
-        for trial in study.get_trials(deepcopy=False)
-        if trial.datetime_complete is not None
-        and competing_values(trial, include_pruned) is not None
-        and not math.isnan(target(trial))
-    ]
-    eligible.sort(key=lambda trial: (trial.datetime_complete, trial.number))
-    population: list[tuple[float, FrozenTrial]] = []
+    finished = sorted(
+        (
+            trial
+            for trial in study.get_trials(deepcopy=False, states=_FINISHED)
+            if trial.datetime_complete is not None
+        ),
+        key=lambda trial: (trial.datetime_complete, trial.number),
+    )
+    by_number = {trial.number: trial for trial in finished}
+    tracker = PopulationTracker(
+        population_size=population_size,
+        aging=aging,
+        include_pruned=include_pruned,
+        directions=tuple(study.directions),
+    )
+    seen: list[FrozenTrial] = []
     history = []
-    for trial in eligible:
-        population.append((target(trial), trial))
-        if len(population) > population_size:
-            if aging:
-                population.pop(0)
-            else:
-                # The worst leaves; among equals the oldest, as in the sampler.
-                worst = (min if maximize else max)(population, key=lambda entry: entry[0])[0]
-                population.pop(next(i for i, (v, _) in enumerate(population) if v == worst))
-        values = [value for value, _ in population]
-        history.append(
-            PopulationPoint(
-                trial=trial,
-                best=max(values) if maximize else min(values),
-                mean=sum(values) / len(values),
-                size=len(values),
+    for trial in finished:
+        seen.append(trial)
+        num_eligible = tracker.num_eligible
+        tracker.update(seen)
+        if tracker.num_eligible == num_eligible:
+            continue
+        members = tracker.members
+        values = [
+            value
+            for member in members
+            if not math.isnan(value := target(by_number[member.number]))
+        ]
+        if values:
+            history.append(
+                PopulationPoint(
+                    trial=trial,
+                    best=max(values) if maximize else min(values),
+                    mean=sum(values) / len(values),
+                    size=len(members),
+                )
             )
-        )
     return history
 
 

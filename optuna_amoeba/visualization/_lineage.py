@@ -10,7 +10,7 @@ from optuna_amoeba._checks import check_int
 from optuna_amoeba.visualization._history import describe_descent
 from optuna_amoeba.visualization._history import lineage
 from optuna_amoeba.visualization._history import Target
-from optuna_amoeba.visualization._history import target_of
+from optuna_amoeba.visualization._history import value_function
 from optuna_amoeba.visualization._style import mutation_color
 
 
@@ -43,7 +43,8 @@ def plot_lineage(
     Args:
         study: The study holding the trial.
         trial: The trial (or its number) whose ancestry to draw.
-        target: Value to plot per trial; required for multi-objective studies.
+        target: Value to plot per trial; default the objective value (a multi-objective
+            study's first, and the axis label says so).
         target_name: Axis label for the value.
         max_rows: Most steps listed in the table (``>= 1``); longer chains list the founder
             and the most recent steps.
@@ -52,7 +53,7 @@ def plot_lineage(
         A :class:`matplotlib.figure.Figure`.
     """
     max_rows = check_int("max_rows", max_rows, 1)
-    value_of = target_of(study, target)
+    value_of, value_label = value_function(study, target, target_name)
     steps = lineage(study, trial)
     listed = steps if len(steps) <= max_rows else [steps[0], *steps[-(max_rows - 1) :]]
     num_rows = len(listed) + 1 + (len(listed) < len(steps))
@@ -80,7 +81,7 @@ def plot_lineage(
             s=28,
         )
     plot.set_xlabel("trial number")
-    plot.set_ylabel(target_name)
+    plot.set_ylabel(value_label)
     plot.grid(alpha=0.3)
     plot.legend(title="mutation", fontsize=8, title_fontsize=8, loc="best")
 

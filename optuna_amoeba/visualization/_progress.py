@@ -13,11 +13,11 @@ import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_amoeba._sampler import MUTATION_KEY
+from optuna_amoeba.visualization._history import group_by_mutation
 from optuna_amoeba.visualization._history import population_history
 from optuna_amoeba.visualization._history import population_settings
 from optuna_amoeba.visualization._history import Target
-from optuna_amoeba.visualization._history import target_of
+from optuna_amoeba.visualization._history import value_function
 from optuna_amoeba.visualization._style import mutation_color
 
 
@@ -51,13 +51,14 @@ def plot_progress(
     The population after each completion is replayed with the sampler's rule: the
     ``population_size`` most recent completed trials (``aging=True``), or the best ones
     (``aging=False``). Both default to the study's :class:`AgingEvolutionSampler` if it has
-    one (``optuna.load_study`` gives a study without it: pass them), else to 20 and ``True``;
-    the legend states the values used. The best value so far is drawn dashed.
+    one (``optuna.load_study`` gives a study without it: pass them), else to that sampler's
+    defaults; the legend states the values used. The best value so far is drawn dashed.
 
     Args:
         study: The study to draw.
         x: ``"number"`` (trial number) or ``"time"`` (completion time) on the x axis.
-        target: Value to plot per trial; required for multi-objective studies.
+        target: Value to plot per trial; default the objective value (a multi-objective
+            study's first, and the axis label says so).
         target_name: Axis label for the value.
         population_size: P of the replayed population (``>= 1``).
         aging: Whether the oldest (``True``) or the worst member leaves the population.
@@ -67,13 +68,13 @@ def plot_progress(
         plot that says so.
     """
     axis = check_x(x)
-    value_of = target_of(study, target)
+    value_of, value_label = value_function(study, target, target_name)
     size, is_aging = population_settings(study, population_size, aging)
     figure = Figure(figsize=(9.0, 5.0), layout="constrained")
     plot = figure.add_subplot()
     plot.set_title(f"Progress of study {study.study_name!r}", fontsize=11)
     plot.set_xlabel("trial number" if axis == "number" else "completion time")
-    plot.set_ylabel(target_name)
+    plot.set_ylabel(value_label)
     plot.grid(alpha=0.3)
 
     trials = [
@@ -85,12 +86,7 @@ def plot_progress(
         plot.text(0.5, 0.5, "no completed trials yet", ha="center", transform=plot.transAxes)
         return figure
 
-    by_mutation: dict[str, list[FrozenTrial]] = {}
-    for trial in trials:
-        by_mutation.setdefault(str(trial.system_attrs.get(MUTATION_KEY, "unknown")), []).append(
-            trial
-        )
-    for mutation, members in by_mutation.items():
+    for mutation, members in group_by_mutation(trials).items():
         plot.scatter(
             x_values(members, axis),
             [value_of(trial) for trial in members],

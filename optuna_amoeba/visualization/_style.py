@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from optuna_amoeba._mutation import HIDDEN_STATE
+from optuna_amoeba._mutation import IDENTITY
+from optuna_amoeba._mutation import OP
+from optuna_amoeba._mutation import PARAM
+from optuna_amoeba._sampler import ENQUEUED
+from optuna_amoeba._sampler import RANDOM
+from optuna_amoeba._sampler import REEVALUATION
+
 
 MUTATION_COLORS: dict[str, str] = {
-    "random": "#7f7f7f",
-    "enqueued": "#17becf",
-    "reevaluation": "#8c564b",
-    "identity": "#bcbd22",
-    "hidden_state": "#1f77b4",
-    "op": "#ff7f0e",
-    "param": "#2ca02c",
+    RANDOM: "#7f7f7f",
+    ENQUEUED: "#17becf",
+    REEVALUATION: "#8c564b",
+    IDENTITY: "#bcbd22",
+    HIDDEN_STATE: "#1f77b4",
+    OP: "#ff7f0e",
+    PARAM: "#2ca02c",
 }
 _OTHER_COLOR = "#9467bd"
 

@@ -24,15 +24,18 @@ from optuna.trial import TrialState
 
 from optuna_amoeba import nasnet
 from optuna_amoeba._checks import check_bool
-from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba.visualization._cell import plot_cell
 from optuna_amoeba.visualization._history import describe_descent
+from optuna_amoeba.visualization._history import genotype_of
+from optuna_amoeba.visualization._history import group_by_mutation
 from optuna_amoeba.visualization._history import lineage
+from optuna_amoeba.visualization._history import mutation_of
 from optuna_amoeba.visualization._history import population_history
 from optuna_amoeba.visualization._history import population_settings
 from optuna_amoeba.visualization._history import Target
 from optuna_amoeba.visualization._history import trial_title
+from optuna_amoeba.visualization._history import value_function
 from optuna_amoeba.visualization._style import mutation_color
 
 
@@ -128,26 +131,14 @@ def upload_cell_picture(
     return artifact_id
 
 
-def _value_function(study: optuna.Study, target: Target | None) -> tuple[Target, str]:
-    if target is not None:
-        return target, "target"
-    if len(study.directions) > 1:
-
-        def first_objective(trial: FrozenTrial) -> float:
-            return float("nan") if trial.values is None else float(trial.values[0])
-
-        return first_objective, "objective 0"
-
-    def single_value(trial: FrozenTrial) -> float:
-        return float("nan") if trial.value is None else float(trial.value)
-
-    return single_value, "objective value"
+def _value_and_name(study: optuna.Study, target: Target | None) -> tuple[Target, str]:
+    return value_function(study, target, "objective value" if target is None else "target")
 
 
 def _hover(trial: FrozenTrial, value: float) -> str:
     parent = trial.system_attrs.get(PARENT_KEY)
-    mutation = trial.system_attrs.get(MUTATION_KEY, "unknown")
-    origin = f"{mutation} of trial {parent}" if parent is not None else str(mutation)
+    mutation = mutation_of(trial)
+    origin = f"{mutation} of trial {parent}" if parent is not None else mutation
     return f"trial {trial.number}<br>value {value:.6g}<br>{origin}"
 
 
@@ -161,7 +152,7 @@ def progress_figure(
     """A plotly figure: every completed trial, the population's best and mean, and the
     lineage of the current best trial (hover a dot for its mutation and parent)."""
     go = _require("plotly.graph_objects")
-    value_of, value_name = _value_function(study, target)
+    value_of, value_name = _value_and_name(study, target)
     size, is_aging = population_settings(study, population_size, aging)
     completed = [
         trial
@@ -169,12 +160,7 @@ def progress_figure(
         if not math.isnan(value_of(trial))
     ]
     figure = go.Figure()
-    by_mutation: dict[str, list[FrozenTrial]] = {}
-    for trial in completed:
-        by_mutation.setdefault(str(trial.system_attrs.get(MUTATION_KEY, "unknown")), []).append(
-            trial
-        )
-    for mutation, members in by_mutation.items():
+    for mutation, members in group_by_mutation(completed).items():
         figure.add_trace(
             go.Scatter(
                 x=[trial.number for trial in members],
@@ -240,7 +226,7 @@ def _best_trial(
 
 def best_note(study: optuna.Study, *, target: Target | None = None) -> str:
     """Markdown for the study note: the current best trial, its genotype and its lineage."""
-    value_of, value_name = _value_function(study, target)
+    value_of, value_name = _value_and_name(study, target)
     completed = [
         trial
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -258,7 +244,7 @@ def best_note(study: optuna.Study, *, target: Target | None = None) -> str:
         "",
     ]
     try:
-        genotype = nasnet.Genotype.from_params(best.params)
+        genotype = genotype_of(best)
     except ValueError:
         params = "\n".join(f"{name} = {value!r}" for name, value in sorted(best.params.items()))
         lines += ["Parameters:", "", "```", params, "```"]
