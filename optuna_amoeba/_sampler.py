@@ -23,8 +23,10 @@ from optuna_amoeba._mutation import mutate
 from optuna_amoeba._mutation import MutationPlan
 from optuna_amoeba._population import distribution_key
 from optuna_amoeba._population import Member
+from optuna_amoeba._population import MUTATION_KEY as MUTATION_KEY
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._population import REEVALUATION as REEVALUATION
 from optuna_amoeba._random import sample_value
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._selection import tournament
@@ -38,11 +40,9 @@ if TYPE_CHECKING:
 _logger = optuna.logging.get_logger("optuna.amoeba")
 
 PARENT_KEY = "amoeba:parent"
-MUTATION_KEY = "amoeba:mutation"
 MUTATION_STEPS_KEY = "amoeba:mutation_steps"
 RANDOM = "random"
 ENQUEUED = "enqueued"
-REEVALUATION = "reevaluation"
 # Re-evaluation stops once this many repeats reproduced their first value exactly (and none
 # differed): the objective is deterministic and a repeat would be wasted.
 DETERMINISTIC_AFTER = 2
