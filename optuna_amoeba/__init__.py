@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from optuna_amoeba import nasnet
+from optuna_amoeba._estimates import estimate_by_params
 from optuna_amoeba._estimates import MeanEstimate
 from optuna_amoeba._estimates import rank_by_mean
+from optuna_amoeba._estimates import rank_estimates
+from optuna_amoeba._estimates import recommend_by_mean
 from optuna_amoeba._sampler import AgingEvolutionSampler
+from optuna_amoeba._sampler import default_sample_size
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import MUTATION_STEPS_KEY
 from optuna_amoeba._sampler import PARENT_KEY
@@ -13,7 +17,7 @@ from optuna_amoeba._storage import mask_password
 from optuna_amoeba._storage import open_storage
 
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "MUTATION_KEY",
@@ -21,8 +25,12 @@ __all__ = [
     "PARENT_KEY",
     "AgingEvolutionSampler",
     "MeanEstimate",
+    "default_sample_size",
+    "estimate_by_params",
     "mask_password",
     "nasnet",
     "open_storage",
     "rank_by_mean",
+    "rank_estimates",
+    "recommend_by_mean",
 ]

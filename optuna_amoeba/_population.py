@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 
 MUTATION_KEY = "amoeba:mutation"
 REEVALUATION = "reevaluation"
+PROPOSAL_KEY = "amoeba:proposal"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -210,14 +211,19 @@ class PopulationTracker:
         return math.sqrt(self._repeat_squares / self._noise_degrees)
 
     def running_keys(self, trials: Sequence[FrozenTrial], exclude_number: int) -> set[Hashable]:
-        """Parameter keys of trials still running (other than ``exclude_number``)."""
-        return {
-            params_key(trials[index].params)
-            for index in self.unfinished
-            if index != exclude_number
-            and trials[index].state == TrialState.RUNNING
-            and trials[index].params
-        }
+        """Parameter keys of trials still running (other than ``exclude_number``): the whole
+        proposal the sampler stored at ask time where there is one, else the parameters
+        suggested so far."""
+        keys = set()
+        for index in self.unfinished:
+            trial = trials[index]
+            if index == exclude_number or trial.state != TrialState.RUNNING:
+                continue
+            proposal = trial.system_attrs.get(PROPOSAL_KEY)
+            params = proposal if isinstance(proposal, dict) and proposal else trial.params
+            if params:
+                keys.add(params_key(params))
+        return keys
 
     def _reset(self) -> None:
         self.scanned = 0
