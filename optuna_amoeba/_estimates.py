@@ -85,9 +85,7 @@ def estimate_by_params(
     return estimates
 
 
-def _ranked(
-    study: Study, min_evaluations: object, by: str, function: str
-) -> list[MeanEstimate]:
+def _ranked(study: Study, min_evaluations: object, by: str, function: str) -> list[MeanEstimate]:
     if len(study.directions) != 1:
         raise ValueError(
             f"{function} needs a single-objective study; study {study.study_name!r} has "

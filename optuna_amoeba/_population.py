@@ -140,9 +140,10 @@ class PopulationTracker:
     completion time, then number), re-evaluations excepted: a trial the sampler proposed as a
     re-evaluation adds its value to its parameters' observations but takes no population
     slot, so a parameter set ages out ``population_size`` members after its first
-    evaluation however often it was re-evaluated. ``aging=False``: the ``population_size`` best ones; removing
-    the worst after each addition, as the paper's non-aging control does, leaves exactly the
-    best ``population_size`` of all eligible trials seen (ties: the older one leaves).
+    evaluation however often it was re-evaluated. ``aging=False``: the ``population_size``
+    best ones; removing the worst after each addition, as the paper's non-aging control
+    does, leaves exactly the best ``population_size`` of all eligible trials seen (ties: the
+    older one leaves).
     """
 
     population_size: int

@@ -131,11 +131,8 @@ class AgingEvolutionSampler(BaseSampler):
         reevaluation_probability: Probability, in ``[0, 1]``, that an evolved trial re-
             evaluates promising parameters instead of a new child (single-objective studies;
             ignored with several objectives). Default 0.3; 0 turns re-evaluation off (the
-            paper's algorithm). Why: on NATS-Bench CIFAR-10 with evaluation noise of 0.3
-            accuracy points (600 held-out seeds), it cut mean regret at 300 evaluations from
-            0.17 to 0.09, level with TPE, whose proposals repeat good architectures by
-            themselves; 0.2 to 0.4 did about as well. On deterministic objectives it costs
-            two trials.
+            paper's algorithm). Measured effect on NATS-Bench CIFAR-10 under noise:
+            docs/choosing-settings.md. On deterministic objectives it costs two trials.
         include_pruned: Let pruned trials enter the population with their last reported
             intermediate value (single-objective studies). Off by default: a pruned trial's
             value is measured on a smaller budget than a completed one's, so it would
@@ -148,9 +145,18 @@ class AgingEvolutionSampler(BaseSampler):
     as the study's best trial. With probability ``reevaluation_probability`` an evolved
     trial therefore evaluates again the population's most promising parameters (see
     :func:`~optuna_amoeba._reevaluation.reevaluation_target`) instead of a new child, and
-    tournaments compare members by the mean of every evaluation of their parameters. The
-    sampler stops re-evaluating once repeats have reproduced their first value exactly
-    twice with none differing: the objective is deterministic.
+    tournaments compare members by the mean of every evaluation of their parameters. A
+    re-evaluation adds to its parameters' observations but takes no population slot and does
+    not renew their age: a parameter set leaves the population ``population_size`` members
+    after its first evaluation, however often it was repeated. The sampler stops
+    re-evaluating once repeats have reproduced their first value exactly twice with none
+    differing: the objective is deterministic. To choose the parameters to keep, use
+    :func:`optuna_amoeba.recommend_by_mean` (docs/algorithm.md, "Reading a noisy study").
+
+    Infinite values (Optuna stores them as completed trials) count by order only: a set with a
+    ``+inf`` value competes as better than any finite mean, one with ``-inf`` as worse
+    (directions apply), one with both is NaN and loses every tournament; infinite values
+    enter neither means nor the noise estimate.
 
     Multi-objective studies are supported with ``aging=True``: the tournament winner has the
     lowest non-domination rank within the population, ties broken by the largest crowding

@@ -103,10 +103,10 @@ def test_two_interleaved_asks_never_propose_the_same_child() -> None:
     for seed in range(20):
         sampler = AgingEvolutionSampler(
             population_size=10,
-                sample_size=3,
-                n_startup_trials=1,
-                reevaluation_probability=0.0,
-                seed=seed,
+            sample_size=3,
+            n_startup_trials=1,
+            reevaluation_probability=0.0,
+            seed=seed,
         )
         study = optuna.create_study(sampler=sampler)
         for x, y in seen:
@@ -130,7 +130,9 @@ def test_sample_size_defaults_to_half_the_population() -> None:
 
 
 def test_a_population_whose_default_changes_keeps_25_with_a_future_warning() -> None:
-    with pytest.warns(FutureWarning, match=r"sample_size=25, the default before 0\.3\.0; from 0\.4\.0 .* = 50"):
+    with pytest.warns(
+        FutureWarning, match=r"sample_size=25, the default before 0\.3\.0; from 0\.4\.0 .* = 50"
+    ):
         sampler = AgingEvolutionSampler(population_size=100)
     assert sampler.sample_size == 25
 
@@ -149,9 +151,7 @@ def test_numpy_probability_is_accepted() -> None:
 def test_recommended_set_is_not_a_single_lucky_draw() -> None:
     # "a" once at 1.93; "b" three times around 1.9 with noise 0.1: by mean "a" is first, the
     # recommendation discounts a's single evaluation by the pooled standard error.
-    study = _study_with(
-        [("a", 1.93), ("b", 1.8), ("b", 2.0), ("b", 1.9)], AgingEvolutionSampler()
-    )
+    study = _study_with([("a", 1.93), ("b", 1.8), ("b", 2.0), ("b", 1.9)], AgingEvolutionSampler())
     assert [e.params["x"] for e in rank_by_mean(study)] == ["a", "b"]
     recommended = recommend_by_mean(study)
     assert [e.params["x"] for e in recommended] == ["b", "a"]
