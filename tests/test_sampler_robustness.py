@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pathlib
 import warnings
 
 import numpy as np
@@ -95,7 +96,10 @@ def test_estimates_keep_infinities_out_of_the_arithmetic() -> None:
     ]
 
 
-def test_two_interleaved_asks_never_propose_the_same_child() -> None:
+@pytest.mark.parametrize("on_sqlite", [False, True])
+def test_two_interleaved_asks_never_propose_the_same_child(
+    on_sqlite: bool, tmp_path: pathlib.Path
+) -> None:
     # 7 of 9 sets evaluated: two unseen children remain. Trial A has written only its first
     # parameter when trial B asks; B must still see A's whole proposal.
     space = {"x": IntDistribution(0, 2), "y": IntDistribution(0, 2)}
@@ -108,7 +112,8 @@ def test_two_interleaved_asks_never_propose_the_same_child() -> None:
             reevaluation_probability=0.0,
             seed=seed,
         )
-        study = optuna.create_study(sampler=sampler)
+        storage = f"sqlite:///{tmp_path / f'{seed}.db'}" if on_sqlite else None
+        study = optuna.create_study(sampler=sampler, storage=storage)
         for x, y in seen:
             study.add_trial(create_trial(params={"x": x, "y": y}, distributions=space, value=x))
         first = study.ask()
