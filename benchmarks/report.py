@@ -31,6 +31,7 @@ from benchmarks.samplers import SamplerSpec
 
 FOUND_TOLERANCE = 1e-6
 PLOT_FILE = "regret.png"
+BY_MEAN_PLOT_FILE = "regret_by_mean.png"
 SUMMARY_FILE = "summary.json"
 README_FILE = "README.md"
 META_FILE = "meta.json"
@@ -139,6 +140,24 @@ def _standard_error(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
 
+def _paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided paired Wilcoxon signed-rank p-value (1 when every pair is equal)."""
+    from scipy.stats import wilcoxon
+
+    if np.all(a == b):
+        return 1.0
+    return float(wilcoxon(a, b, alternative="two-sided").pvalue)
+
+
+def _tail(values: np.ndarray) -> dict[str, float]:
+    return {
+        "mean": float(np.mean(values)),
+        "se": _standard_error(values),
+        "p90": float(np.percentile(values, 90)),
+        "worst": float(np.max(values)),
+    }
+
+
 def summarize(comparison: Comparison) -> dict[str, Any]:
     """Every number the table shows, as JSON-ready data."""
     from scipy.stats import mannwhitneyu
@@ -169,6 +188,10 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
             samplers[label]["se_by_mean_regret"] = {
                 str(c): _standard_error(by_mean[:, c - 1]) for c in checkpoints
             }
+            samplers[label]["by_mean_tail"] = {
+                str(c): _tail(by_mean[:, c - 1]) for c in checkpoints
+            }
+        samplers[label]["regret_tail"] = {str(c): _tail(at[label][c]) for c in checkpoints}
     for c in checkpoints:
         table = np.column_stack([at[label][c] for label in labels])
         ranks = np.apply_along_axis(rankdata, 1, table)
@@ -185,6 +208,17 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
                     test = mannwhitneyu(at[a][c], at[b][c], alternative="two-sided")
                     matrix[a][b] = float(test.pvalue)
         p_values[str(c)] = matrix
+    wilcoxon_by_mean: dict[str, dict[str, float]] = {}
+    if comparison.by_mean_regret is not None and len(labels) > 1:
+        first = labels[0]
+        for c in checkpoints:
+            wilcoxon_by_mean[str(c)] = {
+                other: _paired_wilcoxon(
+                    comparison.by_mean_regret[first][:, c - 1],
+                    comparison.by_mean_regret[other][:, c - 1],
+                )
+                for other in labels[1:]
+            }
     return {
         "reference": comparison.reference,
         "reference_known": comparison.reference_known,
@@ -193,6 +227,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         "checkpoints": checkpoints,
         "samplers": samplers,
         "mann_whitney_p": p_values,
+        "wilcoxon_by_mean_p": wilcoxon_by_mean,
     }
 
 
@@ -256,6 +291,49 @@ def markdown_tables(summary: dict[str, Any]) -> str:
             f"| `{label}` | " + " | ".join(f"{ranks[str(c)]:.2f}" for c in checkpoints) + " |"
         )
 
+    if by_mean:
+        lines += [
+            "",
+            "Recommended incumbent (`optuna_amoeba.recommend_by_mean`: the parameter set with "
+            "the best mean minus one pooled standard error) — regret mean ± s.e., 90th "
+            "percentile and worst seed:",
+            "",
+            "| sampler | "
+            + " | ".join(f"@{c} mean | @{c} p90 | @{c} worst" for c in checkpoints)
+            + " |",
+            "|" + "---|" * (3 * len(checkpoints) + 1),
+        ]
+        for label in labels:
+            tails = samplers[label]["by_mean_tail"]
+            cells = []
+            for c in checkpoints:
+                tail = tails[str(c)]
+                cells += [
+                    _regret_cell(tail["mean"], tail["se"]),
+                    f"{tail['p90']:.3f}",
+                    f"{tail['worst']:.3f}",
+                ]
+            lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+        if summary.get("wilcoxon_by_mean_p"):
+            first = labels[0]
+            lines += [
+                "",
+                f"Paired two-sided Wilcoxon signed-rank p-values of `{first}` against each other "
+                "sampler, recommended incumbent, same seeds (lower mean regret in brackets):",
+                "",
+                f"| `{first}` vs | " + " | ".join(f"@{c}" for c in checkpoints) + " |",
+                "|" + "---|" * (len(checkpoints) + 1),
+            ]
+            for other in labels[1:]:
+                cells = []
+                for c in checkpoints:
+                    p = summary["wilcoxon_by_mean_p"][str(c)][other]
+                    mine = samplers[first]["by_mean_tail"][str(c)]["mean"]
+                    theirs = samplers[other]["by_mean_tail"][str(c)]["mean"]
+                    side = first if mine < theirs else other if theirs < mine else "equal"
+                    cells.append(f"{_p(p)} ({side})")
+                lines.append(f"| `{other}` | " + " | ".join(cells) + " |")
+
     if len(labels) > 1:
         first = labels[0]
         lines += [
@@ -300,8 +378,14 @@ def _problem_title(problem: dict[str, Any]) -> str:
     return title
 
 
-def plot_regret(comparison: Comparison, path: Path) -> None:
-    """Mean regret against evaluations with standard-error bands, log y."""
+def plot_regret(
+    comparison: Comparison,
+    path: Path,
+    regrets: dict[str, np.ndarray] | None = None,
+    incumbent: str = "incumbent",
+) -> None:
+    """Mean regret (of ``regrets``, default the best-observed incumbent's) against
+    evaluations with standard-error bands, log y."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -310,7 +394,7 @@ def plot_regret(comparison: Comparison, path: Path) -> None:
     floor = comparison.regret_floor
     figure, axes = plt.subplots(figsize=(7.5, 4.8), dpi=110)
     for label in comparison.labels:
-        regret = comparison.regret[label]
+        regret = (comparison.regret if regrets is None else regrets)[label]
         evaluations = np.arange(1, regret.shape[1] + 1)
         mean = regret.mean(axis=0)
         se = (
@@ -332,7 +416,7 @@ def plot_regret(comparison: Comparison, path: Path) -> None:
     axes.set_yscale("log")
     axes.set_xlabel("evaluations")
     reference = "optimum" if comparison.reference_known else "best value any run reached"
-    axes.set_ylabel(f"mean regret ({reference} − incumbent)\n{comparison.unit}")
+    axes.set_ylabel(f"mean regret ({reference} − {incumbent})\n{comparison.unit}")
     axes.set_title(
         f"{_problem_title(comparison.meta['config']['problem'])}\n"
         f"mean ± s.e. over {len(comparison.seeds)} seeds; regret < {floor:g} drawn at {floor:g}",
@@ -386,6 +470,14 @@ def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
         "",
         f"![mean regret vs evaluations]({PLOT_FILE})",
         "",
+        *(
+            [
+                f"![mean regret of the recommended incumbent vs evaluations]({BY_MEAN_PLOT_FILE})",
+                "",
+            ]
+            if comparison.by_mean_regret is not None
+            else []
+        ),
         f"Regret = {reference} − the true value of the incumbent (the trial with the best "
         f"observed value so far), in {comparison.unit}. Mean ± standard error over seeds. "
         f"'found optimum': share of runs whose final incumbent has regret 0. Wall and sampler "
@@ -401,8 +493,10 @@ def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
         ),
         *(
             [
-                "'by mean': regret when the incumbent is instead the parameter set with the "
-                "best mean over its evaluations (as `optuna_amoeba.rank_by_mean` ranks them).",
+                "'by mean': regret when the incumbent is instead the parameter set that "
+                "`optuna_amoeba.recommend_by_mean` puts first (the best mean over its "
+                "evaluations minus one pooled standard error), the rule docs/algorithm.md "
+                "recommends; applied to every sampler alike.",
             ]
             if comparison.by_mean_regret is not None
             else []
@@ -425,6 +519,13 @@ def write_report(out_dir: Path) -> dict[str, Any]:
     comparison = load_comparison(out_dir)
     summary = summarize(comparison)
     plot_regret(comparison, out_dir / PLOT_FILE)
+    if comparison.by_mean_regret is not None:
+        plot_regret(
+            comparison,
+            out_dir / BY_MEAN_PLOT_FILE,
+            comparison.by_mean_regret,
+            "recommended incumbent",
+        )
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
     (out_dir / README_FILE).write_text(_readme(comparison, summary))
     return summary

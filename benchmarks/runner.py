@@ -20,6 +20,7 @@ from typing import Any
 import warnings
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from benchmarks.problems import build_problem
@@ -28,10 +29,9 @@ from benchmarks.problems import ProblemSpec
 from benchmarks.samplers import SamplerClock
 from benchmarks.samplers import SamplerSpec
 import optuna_amoeba
-from optuna_amoeba._population import params_key
 
 
-RUN_FORMAT = 2  # 2: mean_incumbent_true_value
+RUN_FORMAT = 3  # 2: mean_incumbent_true_value; 3: by optuna_amoeba.recommend_by_mean
 RUNS_DIR = "runs"
 
 
@@ -77,18 +77,16 @@ def _round(values: Sequence[float], digits: int) -> list[float]:
 def incumbents_by_mean(
     keys: Sequence[Hashable], observed: Sequence[float], true: Sequence[float]
 ) -> list[float]:
-    """After each trial, the true value of the parameter set with the best mean observed value
-    so far (ties: the set evaluated first), as `optuna_amoeba.rank_by_mean` ranks."""
-    totals: dict[Hashable, float] = {}
-    counts: dict[Hashable, int] = {}
-    true_of: dict[Hashable, float] = {}
+    """After each evaluation, the true value of the parameter set (identified by its key)
+    that ``optuna_amoeba.recommend_by_mean`` would put first (ties: the set evaluated
+    first)."""
+    evaluations: list[tuple[int, dict[str, Hashable], float]] = []
     chosen: list[float] = []
-    for key, value, true_value in zip(keys, observed, true, strict=True):
-        totals[key] = totals.get(key, 0.0) + value
-        counts[key] = counts.get(key, 0) + 1
-        true_of.setdefault(key, true_value)
-        best = max(totals, key=lambda k: totals[k] / counts[k])
-        chosen.append(true_of[best])
+    for number, (key, value) in enumerate(zip(keys, observed, strict=True)):
+        evaluations.append((number, {"key": key}, value))
+        estimates = optuna_amoeba.estimate_by_params(evaluations, StudyDirection.MAXIMIZE)
+        best = optuna_amoeba.rank_estimates(estimates, StudyDirection.MAXIMIZE)[0]
+        chosen.append(true[best.trial_numbers[0]])
     return chosen
 
 
@@ -165,7 +163,7 @@ def execute(task: RunTask) -> dict[str, Any]:
         "sampler_microseconds_per_trial": [round(1e6 * s) for s in sampler_seconds],
     }
     if noisy:
-        keys = [params_key(trial.params) for trial in study.trials]
+        keys = [tuple(sorted(trial.params.items())) for trial in study.trials]
         record["mean_incumbent_true_value"] = _round(incumbents_by_mean(keys, observed, true), 6)
     if problem.optimum is not None:
         optimum = problem.optimum

@@ -7,9 +7,13 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from optuna_amoeba import nasnet
+from optuna_amoeba._estimates import estimate_by_params
 from optuna_amoeba._estimates import MeanEstimate
 from optuna_amoeba._estimates import rank_by_mean
+from optuna_amoeba._estimates import rank_estimates
+from optuna_amoeba._estimates import recommend_by_mean
 from optuna_amoeba._sampler import AgingEvolutionSampler
+from optuna_amoeba._sampler import default_sample_size
 from optuna_amoeba._sampler import MUTATION_KEY
 from optuna_amoeba._sampler import MUTATION_STEPS_KEY
 from optuna_amoeba._sampler import PARENT_KEY
@@ -28,10 +32,14 @@ __all__ = [
     "PARENT_KEY",
     "AgingEvolutionSampler",
     "MeanEstimate",
+    "default_sample_size",
+    "estimate_by_params",
     "mask_password",
     "nasnet",
     "open_storage",
     "rank_by_mean",
+    "rank_estimates",
+    "recommend_by_mean",
 ]
 
 # The storage helpers need SQLAlchemy, which `import optuna` itself does not load: importing

@@ -28,6 +28,9 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 
+MUTATION_KEY = "amoeba:mutation"
+REEVALUATION = "reevaluation"
+PROPOSAL_KEY = "amoeba:proposal"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -84,20 +87,46 @@ def competing_values(trial: FrozenTrial, include_pruned: bool) -> tuple[float, .
 
 @dataclass
 class Observations:
-    """The values one parameter assignment has received (single-objective studies)."""
+    """The values one parameter assignment has received (single-objective studies).
+
+    Infinite values count by order only: ``estimate`` is ``+inf`` (``-inf``) when some value
+    was ``+inf`` (``-inf``), NaN when both were, and otherwise the mean of the finite values;
+    only finite values enter the mean and the spread.
+    """
 
     count: int = 0
+    finite_count: int = 0
     mean: float = 0.0
     first: float = math.nan
     squares: float = 0.0
+    positive_infinities: int = 0
+    negative_infinities: int = 0
+
+    @property
+    def estimate(self) -> float:
+        """What the assignment competes with: the mean, or an infinity (see the class)."""
+        if self.positive_infinities and self.negative_infinities:
+            return math.nan
+        if self.positive_infinities:
+            return math.inf
+        if self.negative_infinities:
+            return -math.inf
+        return self.mean
 
     def add(self, value: float) -> float:
         """Take in ``value``; return how much the sum of squared deviations grew."""
         if self.count == 0:
             self.first = value
         self.count += 1
+        if value == math.inf:
+            self.positive_infinities += 1
+            return 0.0
+        if value == -math.inf:
+            self.negative_infinities += 1
+            return 0.0
+        self.finite_count += 1
         delta = value - self.mean
-        self.mean += delta / self.count
+        self.mean += delta / self.finite_count
         growth = delta * (value - self.mean)
         self.squares += growth
         return growth
@@ -108,9 +137,13 @@ class PopulationTracker:
     """Keeps the population of one study up to date.
 
     ``aging=True``: the ``population_size`` most recently finished eligible trials (by
-    completion time, then number). ``aging=False``: the ``population_size`` best ones; removing
-    the worst after each addition, as the paper's non-aging control does, leaves exactly the
-    best ``population_size`` of all eligible trials seen (ties: the older one leaves).
+    completion time, then number), re-evaluations excepted: a trial the sampler proposed as a
+    re-evaluation adds its value to its parameters' observations but takes no population
+    slot, so a parameter set ages out ``population_size`` members after its first
+    evaluation however often it was re-evaluated. ``aging=False``: the ``population_size``
+    best ones; removing the worst after each addition, as the paper's non-aging control
+    does, leaves exactly the best ``population_size`` of all eligible trials seen (ties: the
+    older one leaves).
     """
 
     population_size: int
@@ -126,6 +159,7 @@ class PopulationTracker:
     identical_repeats: int = 0
     differing_repeats: int = 0
     _repeat_squares: float = 0.0
+    _noise_degrees: int = 0
     _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
     _space_counts: Counter[tuple[str, Hashable]] = field(default_factory=Counter)
     _distributions: dict[tuple[str, Hashable], BaseDistribution] = field(default_factory=dict)
@@ -166,24 +200,31 @@ class PopulationTracker:
         }
 
     def mean_value(self, member: Member) -> float:
-        """The mean of every value ``member``'s parameters have received."""
-        return self.observations[member.identity].mean
+        """The mean of every value ``member``'s parameters have received (an infinity or NaN
+        where some were infinite: see :class:`Observations`)."""
+        return self.observations[member.identity].estimate
 
     @property
     def noise_std(self) -> float:
-        """Pooled standard deviation of repeated evaluations (0 until there are repeats)."""
-        repeats = self.identical_repeats + self.differing_repeats
-        return math.sqrt(self._repeat_squares / repeats) if repeats else 0.0
+        """Pooled standard deviation of repeated finite evaluations (0 until there are any)."""
+        if not self._noise_degrees:
+            return 0.0
+        return math.sqrt(self._repeat_squares / self._noise_degrees)
 
     def running_keys(self, trials: Sequence[FrozenTrial], exclude_number: int) -> set[Hashable]:
-        """Parameter keys of trials still running (other than ``exclude_number``)."""
-        return {
-            params_key(trials[index].params)
-            for index in self.unfinished
-            if index != exclude_number
-            and trials[index].state == TrialState.RUNNING
-            and trials[index].params
-        }
+        """Parameter keys of trials still running (other than ``exclude_number``): the whole
+        proposal the sampler stored at ask time where there is one, else the parameters
+        suggested so far."""
+        keys = set()
+        for index in self.unfinished:
+            trial = trials[index]
+            if index == exclude_number or trial.state != TrialState.RUNNING:
+                continue
+            proposal = trial.system_attrs.get(PROPOSAL_KEY)
+            params = proposal if isinstance(proposal, dict) and proposal else trial.params
+            if params:
+                keys.add(params_key(params))
+        return keys
 
     def _reset(self) -> None:
         self.scanned = 0
@@ -195,6 +236,7 @@ class PopulationTracker:
         self.identical_repeats = 0
         self.differing_repeats = 0
         self._repeat_squares = 0.0
+        self._noise_degrees = 0
         self._ranked.clear()
         self._space_counts.clear()
         self._distributions.clear()
@@ -209,6 +251,8 @@ class PopulationTracker:
         self.num_eligible += 1
         if len(values) == 1:
             self._observe(identity, values[0])
+            if trial.system_attrs.get(MUTATION_KEY) == REEVALUATION:
+                return
         member = Member(
             number=trial.number,
             values=values,
@@ -242,7 +286,9 @@ class PopulationTracker:
             self.identical_repeats += 1
         else:
             self.differing_repeats += 1
+        repeated_finite = observations.finite_count > 0 and math.isfinite(value)
         self._repeat_squares += observations.add(value)
+        self._noise_degrees += repeated_finite
 
     def _rank_key(self, member: Member) -> tuple[Any, ...]:
         age_key = (member.completed_at, member.number)

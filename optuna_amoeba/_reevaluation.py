@@ -16,19 +16,23 @@ def reevaluation_target(
 ) -> Member | None:
     """The population's most promising parameters, by an upper confidence bound.
 
-    Each distinct assignment in the population scores its mean value plus one pooled noise
-    standard deviation over the square root of its evaluation count (signs follow
-    ``direction``): an assignment seen once with a high value is checked before a well-
-    measured one of equal mean, and the best-measured one keeps collecting evaluations while
-    it stays ahead. Assignments in ``busy`` (being evaluated now) are skipped. Of the members
-    sharing the winning parameters, the one returned (for lineage) is the last in population
-    order: the newest under aging.
+    Each distinct parameter set in the population scores its mean value plus one pooled
+    noise standard deviation over the square root of its evaluation count (signs follow
+    ``direction``): a set seen once with a high value is checked before a well-measured one
+    of equal mean, and the best-measured one keeps collecting evaluations while it stays
+    ahead and in the population. Re-evaluations take no population slot, so a set leaves
+    the population ``population_size`` members after its first evaluation, which bounds its
+    repeats. Sets in ``busy`` (being evaluated now) and sets with an infinite value (see
+    :class:`~optuna_amoeba._population.Observations`) are skipped. Of the members sharing the
+    winning parameters, the one returned (for lineage) is the last in population order: the
+    newest under aging.
     """
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
     noise = tracker.noise_std
     newest: dict[Hashable, Member] = {}
     for member in tracker.members:
-        if member.identity not in busy:
+        observations = tracker.observations[member.identity]
+        if member.identity not in busy and math.isfinite(observations.estimate):
             newest[member.identity] = member
     best: Member | None = None
     best_score = -math.inf

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import threading
 from typing import Any
 from typing import TYPE_CHECKING
+import warnings
 import weakref
 
 import numpy as np
@@ -23,8 +24,11 @@ from optuna_amoeba._mutation import mutate
 from optuna_amoeba._mutation import MutationPlan
 from optuna_amoeba._population import distribution_key
 from optuna_amoeba._population import Member
+from optuna_amoeba._population import MUTATION_KEY as MUTATION_KEY
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._population import PROPOSAL_KEY as PROPOSAL_KEY
+from optuna_amoeba._population import REEVALUATION as REEVALUATION
 from optuna_amoeba._random import sample_value
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._selection import tournament
@@ -38,14 +42,24 @@ if TYPE_CHECKING:
 _logger = optuna.logging.get_logger("optuna.amoeba")
 
 PARENT_KEY = "amoeba:parent"
-MUTATION_KEY = "amoeba:mutation"
 MUTATION_STEPS_KEY = "amoeba:mutation_steps"
 RANDOM = "random"
 ENQUEUED = "enqueued"
-REEVALUATION = "reevaluation"
 # Re-evaluation stops once this many repeats reproduced their first value exactly (and none
 # differed): the objective is deterministic and a repeat would be wasted.
 DETERMINISTIC_AFTER = 2
+# sample_size's default before 0.3.0, kept (with a FutureWarning) where the new rule differs.
+_FORMER_DEFAULT_SAMPLE_SIZE = 25
+
+
+def default_sample_size(population_size: int) -> int:
+    """The tournament size ``sample_size=None`` stands for: ``max(1, population_size // 2)``.
+
+    A selection pressure S/P of about 1/2, that of the defaults P=50, S=25 (see
+    docs/choosing-settings.md). The ``optuna-amoeba search`` command uses this rule too.
+    """
+    population_size = check_int("population_size", population_size, 1)
+    return max(1, population_size // 2)
 
 
 class AgingEvolutionSampler(BaseSampler):
@@ -76,14 +90,19 @@ class AgingEvolutionSampler(BaseSampler):
     Each trial the sampler proposes records in its system attrs ``amoeba:parent`` (the parent
     trial's number or ``None``) and ``amoeba:mutation`` (``random``, ``enqueued``,
     ``reevaluation``, ``identity``, ``hidden_state``, ``op`` or ``param``: the last mutation
-    applied), plus
+    applied), ``amoeba:proposal`` (the proposed parameters, so that other workers see the
+    whole proposal while the objective is still suggesting them), plus
     ``amoeba:mutation_steps`` when dedup had to walk more than one mutation away from the
     parent to find an unseen child.
 
     Args:
         population_size: P, the number of most recently completed trials that form the
             population (``>= 1``). Default 50.
-        sample_size: S, the tournament size, in ``[1, population_size]``. Default 25.
+        sample_size: S, the tournament size, in ``[1, population_size]``. Default ``None``:
+            :func:`default_sample_size`, ``max(1, population_size // 2)`` (25 for the default
+            P=50). Until 0.4.0, a ``population_size`` of 25 or more for which that rule
+            differs from 25 (the default before 0.3.0) keeps S=25 with a ``FutureWarning``;
+            pass ``sample_size`` to choose and silence it.
         n_startup_trials: How many trials must complete before evolution starts, in
             ``[1, population_size]``; until the population is full it holds every completed
             trial. Default ``min(10, population_size)``; ``n_startup_trials=population_size``
@@ -112,11 +131,8 @@ class AgingEvolutionSampler(BaseSampler):
         reevaluation_probability: Probability, in ``[0, 1]``, that an evolved trial re-
             evaluates promising parameters instead of a new child (single-objective studies;
             ignored with several objectives). Default 0.3; 0 turns re-evaluation off (the
-            paper's algorithm). Why: on NATS-Bench CIFAR-10 with evaluation noise of 0.3
-            accuracy points (600 held-out seeds), it cut mean regret at 300 evaluations from
-            0.17 to 0.09, level with TPE, whose proposals repeat good architectures by
-            themselves; 0.2 to 0.4 did about as well. On deterministic objectives it costs
-            two trials.
+            paper's algorithm). Measured effect on NATS-Bench CIFAR-10 under noise:
+            docs/choosing-settings.md. On deterministic objectives it costs two trials.
         include_pruned: Let pruned trials enter the population with their last reported
             intermediate value (single-objective studies). Off by default: a pruned trial's
             value is measured on a smaller budget than a completed one's, so it would
@@ -129,9 +145,18 @@ class AgingEvolutionSampler(BaseSampler):
     as the study's best trial. With probability ``reevaluation_probability`` an evolved
     trial therefore evaluates again the population's most promising parameters (see
     :func:`~optuna_amoeba._reevaluation.reevaluation_target`) instead of a new child, and
-    tournaments compare members by the mean of every evaluation of their parameters. The
-    sampler stops re-evaluating once repeats have reproduced their first value exactly
-    twice with none differing: the objective is deterministic.
+    tournaments compare members by the mean of every evaluation of their parameters. A
+    re-evaluation adds to its parameters' observations but takes no population slot and does
+    not renew their age: a parameter set leaves the population ``population_size`` members
+    after its first evaluation, however often it was repeated. The sampler stops
+    re-evaluating once repeats have reproduced their first value exactly twice with none
+    differing: the objective is deterministic. To choose the parameters to keep, use
+    :func:`optuna_amoeba.recommend_by_mean` (docs/algorithm.md, "Reading a noisy study").
+
+    Infinite values (Optuna stores them as completed trials) count by order only: a set with a
+    ``+inf`` value competes as better than any finite mean, one with ``-inf`` as worse
+    (directions apply), one with both is NaN and loses every tournament; infinite values
+    enter neither means nor the noise estimate.
 
     Multi-objective studies are supported with ``aging=True``: the tournament winner has the
     lowest non-domination rank within the population, ties broken by the largest crowding
@@ -143,7 +168,7 @@ class AgingEvolutionSampler(BaseSampler):
         self,
         *,
         population_size: int = 50,
-        sample_size: int = 25,
+        sample_size: int | None = None,
         aging: bool = True,
         identity_probability: float = 0.05,
         hidden_state_probability: float = 0.5,
@@ -155,7 +180,7 @@ class AgingEvolutionSampler(BaseSampler):
         seed: int | None = None,
     ) -> None:
         self._population_size = check_int("population_size", population_size, 1)
-        self._sample_size = check_int("sample_size", sample_size, 1, self._population_size)
+        self._sample_size = self._resolve_sample_size(sample_size)
         self._aging = check_bool("aging", aging)
         self._identity_probability = check_probability(
             "identity_probability", identity_probability
@@ -180,6 +205,24 @@ class AgingEvolutionSampler(BaseSampler):
             weakref.WeakKeyDictionary()
         )
         self._plans: dict[frozenset[tuple[str, BaseDistribution]], MutationPlan] = {}
+
+    def _resolve_sample_size(self, sample_size: object) -> int:
+        if sample_size is not None:
+            return check_int("sample_size", sample_size, 1, self._population_size)
+        rule = default_sample_size(self._population_size)
+        former = _FORMER_DEFAULT_SAMPLE_SIZE
+        if self._population_size < former or rule == former:
+            return rule
+        warnings.warn(
+            f"AgingEvolutionSampler(population_size={self._population_size}) uses "
+            f"sample_size={former}, the default before 0.3.0; from 0.4.0 the default "
+            f"(sample_size=None) will be max(1, population_size // 2) = {rule}. Pass "
+            f"sample_size={former} to keep the current behaviour or sample_size={rule} to "
+            "adopt the new one.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return former
 
     def __getstate__(self) -> dict[str, Any]:
         # The lock cannot be pickled and the trackers are caches of storage: drop both.
@@ -233,8 +276,10 @@ class AgingEvolutionSampler(BaseSampler):
             if trial.system_attrs.get("fixed_params"):
                 return {}
             if tracker.num_eligible < self._n_startup_trials or not tracker.members:
+                proposal = {name: sample_value(d, self._rng) for name, d in search_space.items()}
                 self._record(study, trial, parent=None, mutation=RANDOM, steps=0)
-                return {name: sample_value(d, self._rng) for name, d in search_space.items()}
+                self._publish(study, trial, proposal)
+                return proposal
 
             members = tracker.members
             fitness = None
@@ -247,6 +292,7 @@ class AgingEvolutionSampler(BaseSampler):
                         self._record(
                             study, trial, parent=target.number, mutation=REEVALUATION, steps=0
                         )
+                        self._publish(study, trial, target.params)
                         return dict(target.params)
                 fitness = [tracker.mean_value(member) for member in members]
             parent = tournament(members, self._sample_size, study.directions, self._rng, fitness)
@@ -264,6 +310,7 @@ class AgingEvolutionSampler(BaseSampler):
                 base, search_space, tracker, trials, trial.number
             )
             self._record(study, trial, parent=parent.number, mutation=mutation, steps=steps)
+            self._publish(study, trial, child)
             return child
 
     def sample_independent(
@@ -382,6 +429,13 @@ class AgingEvolutionSampler(BaseSampler):
                 )
                 return
         self._record(study, trial, parent=None, mutation=ENQUEUED, steps=0)
+
+    @staticmethod
+    def _publish(study: Study, trial: FrozenTrial, proposal: dict[str, Any]) -> None:
+        # Optuna writes a running trial's parameters one by one as the objective suggests
+        # them; the whole proposal, stored now, is what other workers' dedup compares with.
+        if proposal and trial.state == TrialState.RUNNING:
+            study._storage.set_trial_system_attr(trial._trial_id, PROPOSAL_KEY, proposal)
 
     @staticmethod
     def _record(

@@ -19,8 +19,9 @@ def tournament(
 ) -> Member:
     """The best of ``sample_size`` members drawn uniformly without replacement.
 
-    Single objective: best value by the study's direction (ties: the earlier draw); the
-    value is ``fitness[i]`` for member ``i`` when given (e.g. a mean over repeats). Several
+    Single objective: best value by the study's direction (ties: the earlier draw; NaN
+    loses to everything); the value is ``fitness[i]`` for member ``i`` when given (e.g. a
+    mean over repeats). Several
     objectives: lowest non-domination rank over the whole population, then largest crowding
     distance within that front, as NSGA-II ranks.
     """
@@ -31,6 +32,8 @@ def tournament(
             [member.values[0] for member in population] if fitness is None else fitness
         )
         losses = -values if directions[0] == StudyDirection.MAXIMIZE else values
+        # NaN (a set scored both +inf and -inf) is never the best: it ranks last.
+        losses = np.where(np.isnan(losses), np.inf, losses)
         return population[int(drawn[int(np.argmin(losses[drawn]))])]
     losses = _losses(population, directions)
     ranks = non_domination_ranks(losses)

@@ -46,7 +46,8 @@ def evolved(study: optuna.Study) -> list[FrozenTrial]:
 def eligible_before(
     trials: list[FrozenTrial], child: FrozenTrial, include_pruned: bool = False
 ) -> list[FrozenTrial]:
-    """Trials that had entered the population when ``child`` was asked, oldest first."""
+    """Trials that had entered the population when ``child`` was asked, oldest first
+    (re-evaluations take no population slot)."""
     assert child.datetime_start is not None
     done = [
         t
@@ -54,6 +55,7 @@ def eligible_before(
         if t.datetime_complete is not None
         and t.datetime_complete <= child.datetime_start
         and competing_values(t, include_pruned) is not None
+        and t.system_attrs.get(MUTATION_KEY) != "reevaluation"
     ]
     return sorted(done, key=lambda t: (t.datetime_complete, t.number))
 
@@ -280,7 +282,12 @@ def test_threads_n_jobs_4_share_one_population() -> None:
         before = datetime.datetime.fromisoformat(child.user_attrs["before_sampling"])
         after = datetime.datetime.fromisoformat(child.user_attrs["after_sampling"])
         completed = sorted(
-            (t for t in trials if t.datetime_complete is not None),
+            (
+                t
+                for t in trials
+                if t.datetime_complete is not None
+                and t.system_attrs[MUTATION_KEY] != "reevaluation"
+            ),
             key=lambda t: t.datetime_complete,
         )
         # The population at sampling time is within the last P completed before `before`

@@ -137,7 +137,12 @@ def check_parents_were_in_population(
     started = event_times(events, "start")
     sampled = event_times(events, "sampled")
     told = event_times(events, "told")
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    # Re-evaluations take no population slot: they do not age the parent out.
+    complete = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.system_attrs.get(MUTATION_KEY) != "reevaluation"
+    ]
     checked = 0
     for child in trials:
         parent_number = child.system_attrs.get(PARENT_KEY)

@@ -38,6 +38,7 @@ from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import imagefolder_path
 from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
+from optuna_amoeba import default_sample_size
 from optuna_amoeba import mask_password
 from optuna_amoeba import rank_by_mean
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
@@ -298,8 +299,6 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
         options["population_size"] = args.population_size
     if args.sample_size is not None:
         options["sample_size"] = args.sample_size
-    elif args.population_size is not None:
-        options["sample_size"] = max(1, args.population_size // 2)
     if args.n_startup_trials is not None:
         options["n_startup_trials"] = args.n_startup_trials
     if args.reevaluation_probability is not None:
@@ -307,6 +306,8 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
     if args.seed is not None:
         options["seed"] = (args.seed + num_existing_trials) % 2**32
     try:
+        if args.sample_size is None and args.population_size is not None:
+            options["sample_size"] = default_sample_size(args.population_size)
         return AgingEvolutionSampler(**options)  # type: ignore[arg-type]
     except ValueError as error:
         raise UsageError(f"sampler: {error}") from None

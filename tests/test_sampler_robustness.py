@@ -1,0 +1,178 @@
+"""Infinite values, concurrent proposals, default tournament size, numpy arguments, estimates."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import warnings
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import StudyDirection
+from optuna.trial import create_trial
+import pytest
+
+from optuna_amoeba import AgingEvolutionSampler
+from optuna_amoeba import default_sample_size
+from optuna_amoeba import estimate_by_params
+from optuna_amoeba import MUTATION_KEY
+from optuna_amoeba import PARENT_KEY
+from optuna_amoeba import rank_by_mean
+from optuna_amoeba import recommend_by_mean
+from optuna_amoeba._population import PopulationTracker
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = {"x": CategoricalDistribution(("a", "b", "c", "d"))}
+
+
+def _study_with(values: list[tuple[str, float]], sampler: AgingEvolutionSampler) -> optuna.Study:
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for x, value in values:
+        study.add_trial(create_trial(params={"x": x}, distributions=SPACE, value=value))
+    return study
+
+
+def _tracker(study: optuna.Study, population_size: int = 10) -> PopulationTracker:
+    tracker = PopulationTracker(population_size, True, False, tuple(study.directions))
+    tracker.update(study.get_trials(deepcopy=False))
+    return tracker
+
+
+def test_infinite_values_leave_the_noise_estimate_finite() -> None:
+    sampler = AgingEvolutionSampler(seed=0)
+    study = _study_with(
+        [("a", math.inf), ("a", math.inf), ("b", -math.inf), ("b", 1.0), ("c", 1.0), ("c", 2.0)],
+        sampler,
+    )
+    tracker = _tracker(study)
+    # Only c's finite repeat measures the noise: squares 0.5 over one degree of freedom.
+    assert tracker.noise_std == pytest.approx(math.sqrt(0.5))
+
+
+def test_a_set_scored_minus_infinity_twice_is_the_worst_not_nan() -> None:
+    study = _study_with([("a", -math.inf), ("a", -math.inf), ("b", 1.0)], AgingEvolutionSampler())
+    tracker = _tracker(study)
+    means = {member.params["x"]: tracker.mean_value(member) for member in tracker.members}
+    assert means == {"a": -math.inf, "b": 1.0}
+
+
+@pytest.mark.parametrize("worst", [[-math.inf, -math.inf], [math.inf, -math.inf]])
+def test_tournament_never_picks_an_infinitely_bad_or_undefined_set(worst: list[float]) -> None:
+    # S = P: the tournament always sees every member, so its winner is the best one.
+    sampler = AgingEvolutionSampler(
+        population_size=5, sample_size=5, n_startup_trials=1, reevaluation_probability=0.0
+    )
+    study = _study_with([("a", worst[0]), ("a", worst[1]), ("b", 1.0), ("c", 0.5)], sampler)
+    parents = []
+    for seed in range(10):
+        sampler._rng = np.random.RandomState(seed)
+        trial = study.ask(SPACE)
+        parents.append(study.trials[trial._trial_id].system_attrs[PARENT_KEY])
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert parents == [2] * 10
+
+
+def test_plus_infinity_wins_by_order() -> None:
+    sampler = AgingEvolutionSampler(
+        population_size=5, sample_size=5, n_startup_trials=1, reevaluation_probability=0.0
+    )
+    study = _study_with([("a", 1.0), ("b", math.inf), ("c", 0.5)], sampler)
+    trial = study.ask(SPACE)
+    assert study.trials[trial.number].system_attrs[PARENT_KEY] == 1
+
+
+def test_estimates_keep_infinities_out_of_the_arithmetic() -> None:
+    estimates = estimate_by_params(
+        [(0, {"x": "a"}, -math.inf), (1, {"x": "a"}, -math.inf), (2, {"x": "b"}, 1.0)],
+        StudyDirection.MAXIMIZE,
+    )
+    assert [(e.params["x"], e.mean, e.count) for e in estimates] == [
+        ("a", -math.inf, 2),
+        ("b", 1.0, 1),
+    ]
+
+
+@pytest.mark.parametrize("on_sqlite", [False, True])
+def test_two_interleaved_asks_never_propose_the_same_child(
+    on_sqlite: bool, tmp_path: pathlib.Path
+) -> None:
+    # 7 of 9 sets evaluated: two unseen children remain. Trial A has written only its first
+    # parameter when trial B asks; B must still see A's whole proposal.
+    space = {"x": IntDistribution(0, 2), "y": IntDistribution(0, 2)}
+    seen = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 2)]
+    for seed in range(20):
+        sampler = AgingEvolutionSampler(
+            population_size=10,
+            sample_size=3,
+            n_startup_trials=1,
+            reevaluation_probability=0.0,
+            seed=seed,
+        )
+        storage = f"sqlite:///{tmp_path / f'{seed}.db'}" if on_sqlite else None
+        study = optuna.create_study(sampler=sampler, storage=storage)
+        for x, y in seen:
+            study.add_trial(create_trial(params={"x": x, "y": y}, distributions=space, value=x))
+        first = study.ask()
+        first_child = (first.suggest_int("x", 0, 2), None)
+        second = study.ask()
+        second_child = (second.suggest_int("x", 0, 2), second.suggest_int("y", 0, 2))
+        first_child = (first_child[0], first.suggest_int("y", 0, 2))
+        assert first_child in {(1, 2), (2, 1)}
+        assert second_child != first_child, seed
+
+
+def test_sample_size_defaults_to_half_the_population() -> None:
+    assert default_sample_size(20) == 10 and default_sample_size(1) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert AgingEvolutionSampler(population_size=20).sample_size == 10
+        assert AgingEvolutionSampler().sample_size == 25
+        assert AgingEvolutionSampler(population_size=100, sample_size=50).sample_size == 50
+
+
+def test_a_population_whose_default_changes_keeps_25_with_a_future_warning() -> None:
+    with pytest.warns(
+        FutureWarning, match=r"sample_size=25, the default before 0\.3\.0; from 0\.4\.0 .* = 50"
+    ):
+        sampler = AgingEvolutionSampler(population_size=100)
+    assert sampler.sample_size == 25
+
+
+def test_default_sample_size_refuses_a_bad_population() -> None:
+    with pytest.raises(ValueError, match=r"population_size must be an int >= 1, got 0"):
+        default_sample_size(0)
+
+
+def test_numpy_probability_is_accepted() -> None:
+    sampler = AgingEvolutionSampler(reevaluation_probability=np.float32(0.3))
+    assert sampler.reevaluation_probability == pytest.approx(0.3)
+    assert type(sampler.reevaluation_probability) is float
+
+
+def test_recommended_set_is_not_a_single_lucky_draw() -> None:
+    # "a" once at 1.93; "b" three times around 1.9 with noise 0.1: by mean "a" is first, the
+    # recommendation discounts a's single evaluation by the pooled standard error.
+    study = _study_with([("a", 1.93), ("b", 1.8), ("b", 2.0), ("b", 1.9)], AgingEvolutionSampler())
+    assert [e.params["x"] for e in rank_by_mean(study)] == ["a", "b"]
+    recommended = recommend_by_mean(study)
+    assert [e.params["x"] for e in recommended] == ["b", "a"]
+    assert recommended[1].pessimistic_mean == pytest.approx(1.93 - 0.1)
+
+
+def test_reevaluation_takes_no_population_slot() -> None:
+    sampler = AgingEvolutionSampler(population_size=3, reevaluation_probability=0.0)
+    study = _study_with([("a", 1.0), ("b", 2.0), ("c", 3.0)], sampler)
+    repeat = create_trial(
+        params={"x": "a"},
+        distributions=SPACE,
+        value=1.5,
+        system_attrs={MUTATION_KEY: "reevaluation", PARENT_KEY: 0},
+    )
+    study.add_trial(repeat)
+    tracker = _tracker(study, population_size=3)
+    assert [m.params["x"] for m in tracker.members] == ["a", "b", "c"]
+    assert tracker.mean_value(tracker.members[0]) == pytest.approx(1.25)
