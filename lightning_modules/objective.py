@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any
 from typing import TextIO
@@ -132,6 +134,27 @@ class EpochLines(pl.Callback):
             parts.append(f"{MONITOR}={float(trainer.callback_metrics[MONITOR]):.4f}")
         parts.append(f"{time.perf_counter() - self.start:.1f} s")
         print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
+
+
+@contextlib.contextmanager
+def keyboard_interrupts(trainer: pl.Trainer) -> Iterator[None]:
+    """Around ``trainer.fit`` or ``trainer.test``: Ctrl-C raised as ``KeyboardInterrupt``.
+
+    Lightning catches Ctrl-C inside those, ignores any further one and calls
+    ``sys.exit(1)``, which Optuna's trial loop does not catch: the trial would stay
+    ``RUNNING`` for ever. Optuna fails a trial on ``KeyboardInterrupt``; so this raises that,
+    with Ctrl-C handled again as before the block.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if in_main_thread else None
+    try:
+        yield
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+        raise KeyboardInterrupt from None
 
 
 def make_objective(
@@ -306,7 +329,8 @@ def make_objective(
             )
             start = time.perf_counter()
             try:
-                trainer.fit(module, datamodule=datamodule)
+                with keyboard_interrupts(trainer):
+                    trainer.fit(module, datamodule=datamodule)
             finally:
                 trial.set_user_attr(TRAIN_SECONDS_ATTR, time.perf_counter() - start)
         if MONITOR not in trainer.callback_metrics:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import DATASETS
 from optuna_amoeba import mask_password
+from optuna_amoeba._checks import check_float
+from optuna_amoeba._storage import existing_storage_problem
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NASNET_A
@@ -26,6 +32,46 @@ PUBLISHED_GENOTYPES = {"amoebanet_a": AMOEBANET_A, "nasnet_a": NASNET_A}
 
 class UsageError(Exception):
     """Bad input: reported as one line on stderr with exit code 2."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C: reported as one line on stderr (``interrupted; <the message>``), exit code 130."""
+
+
+MAX_SEED = 2**32 - 1
+"""The largest ``--seed``: the seeds drawn from it are taken modulo 2**32 (numpy's and
+Lightning's range), so a search's seed plus its trial numbers never runs out of range."""
+
+
+def finite_float(text: str) -> float:
+    """An argparse ``type``: a finite number (``nan`` and ``inf`` refused)."""
+    try:
+        return check_float("value", float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}") from None
+
+
+def seed_value(text: str) -> int:
+    """An argparse ``type``: a seed, an int in [0, :data:`MAX_SEED`]."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an int in [0, {MAX_SEED}], got {text!r}")
+    return number
+
+
+def check_output_dir(path: str, option: str) -> None:
+    """Refuse ``path`` when it or the folder it would be made in cannot be written to;
+    creates nothing."""
+    target = Path(path).expanduser().absolute()
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    if not existing.is_dir():
+        where = "" if existing == target else f" ({existing} is a file)"
+        raise UsageError(f"{option} {path} cannot be a folder{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: no permission to write in {existing}")
 
 
 _SIZE_OPTIONS = {
@@ -45,7 +91,9 @@ def add_size_arguments(
     for name, (kind, text) in _SIZE_OPTIONS.items():
         per_dataset = ", ".join(f"{values[name]} for {key}" for key, values in defaults.items())
         parser.add_argument(
-            "--" + name.replace("_", "-"), type=kind, help=f"{text} (default: {per_dataset})"
+            "--" + name.replace("_", "-"),
+            type=finite_float if kind is float else kind,
+            help=f"{text} (default: {per_dataset})",
         )
 
 
@@ -139,23 +187,30 @@ def open_storage(url: str, heartbeat: int | None = None) -> BaseStorage:
         raise UsageError(mask_password(str(error))) from None
 
 
+def open_existing_storage(url: str) -> BaseStorage:
+    """The storage of an existing study: a SQLite or journal file that is not there is
+    refused, not created empty."""
+    problem = existing_storage_problem(url)
+    if problem is not None:
+        raise UsageError(f"{problem}; run optuna-amoeba search first, or fix --storage")
+    return open_storage(url)
+
+
 def load_study(storage: BaseStorage, study_name: str | None, url: str) -> optuna.Study:
     """An existing study; with no name, the storage's only study."""
-    try:
-        return optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
-        where = mask_password(url)
-        if study_name is None:
-            listed = ", ".join(sorted(names)) if names else "none"
-            raise UsageError(
-                f"{where} holds {len(names)} studies ({listed}); name one with --study-name"
-            ) from None
+    names = sorted(study.study_name for study in storage.get_all_studies())
+    where = mask_password(url)
+    if study_name is None and len(names) != 1:
+        listed = ", ".join(names) if names else "none"
         raise UsageError(
-            f"no study named {study_name!r} in {where} "
-            f"(studies there: {', '.join(sorted(names)) or 'none'})"
-        ) from None
-    except ValueError as error:
+            f"{where} holds {len(names)} studies ({listed}); name one with --study-name"
+        )
+    if study_name is not None and study_name not in names:
+        listed = ", ".join(names) or "none"
+        raise UsageError(f"no study named {study_name!r} in {where} (studies there: {listed})")
+    try:
+        return optuna.load_study(study_name=study_name or names[0], storage=storage)
+    except (KeyError, ValueError) as error:  # deleted by another process meanwhile
         raise UsageError(mask_password(str(error))) from None
 
 
@@ -165,6 +220,21 @@ def trial_genotype(trial: optuna.trial.FrozenTrial) -> Genotype:
     if isinstance(text, str):
         return Genotype.parse(text)
     return Genotype.from_params(dict(trial.params))
+
+
+def nasnet_genotypes(study: optuna.Study, trials: Iterable[FrozenTrial]) -> dict[int, Genotype]:
+    """Each trial's genotype by trial number, or a :class:`UsageError` naming the first trial
+    that holds none (a study not made by ``optuna-amoeba search``, or a damaged one)."""
+    genotypes = {}
+    for trial in trials:
+        try:
+            genotypes[trial.number] = trial_genotype(trial)
+        except ValueError as error:
+            raise UsageError(
+                f"trial {trial.number} of study {study.study_name!r} holds no NASNet "
+                f"genotype ({error}); optuna-amoeba reads studies made by its search only"
+            ) from None
+    return genotypes
 
 
 def resolve_genotype(text: str) -> Genotype:

@@ -17,11 +17,16 @@ from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
 from lightning_modules.commands._common import check_int
+from lightning_modules.commands._common import check_output_dir
+from lightning_modules.commands._common import finite_float
+from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import load_study
-from lightning_modules.commands._common import open_storage
+from lightning_modules.commands._common import MAX_SEED
+from lightning_modules.commands._common import nasnet_genotypes
+from lightning_modules.commands._common import open_existing_storage
 from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import resolve_genotype
-from lightning_modules.commands._common import trial_genotype
+from lightning_modules.commands._common import seed_value
 from lightning_modules.commands._common import UsageError
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.export import EXPORT_FORMATS
@@ -92,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         digits = DIGITS_SIZES.get(name)
         parser.add_argument(
             "--" + name.replace("_", "-"),
-            type=kind,
+            type=finite_float if kind is float else kind,
             help=f"{text} (default: {values}"
             + (f"; {digits} for digits)" if digits is not None else ")"),
         )
@@ -121,7 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(linear scaling rule, Goyal et al. 2017) (default: auto)",
     )
     parser.add_argument("--precision", help="Lightning precision (default: bf16-mixed on GPUs)")
-    parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    parser.add_argument(
+        "--seed",
+        type=seed_value,
+        default=0,
+        help=f"seed of the data split and of training, in [0, {MAX_SEED}] (default: %(default)s)",
+    )
     parser.add_argument("--limit-train-batches", type=int, help="for quick runs")
     add_hardware_arguments(parser)
     add_cpu_threads_argument(parser)
@@ -135,7 +145,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _genotype(args: argparse.Namespace) -> Genotype:
     if not args.from_study:
         return resolve_genotype(args.genotype)
-    storage = open_storage(args.storage)
+    storage = open_existing_storage(args.storage)
     study = load_study(storage, args.study_name, args.storage)
     if len(study.directions) > 1:
         raise UsageError(
@@ -147,10 +157,7 @@ def _genotype(args: argparse.Namespace) -> Genotype:
         best = study.best_trial
     except ValueError:
         raise UsageError(f"study {study.study_name!r} has no complete trial yet") from None
-    try:
-        return trial_genotype(best)
-    except ValueError as error:
-        raise UsageError(f"trial {best.number} holds no readable genotype: {error}") from None
+    return nasnet_genotypes(study, [best])[best.number]
 
 
 def _devices(text: str) -> int | str:
@@ -197,7 +204,6 @@ def _check_arguments(args: argparse.Namespace) -> None:
         ("val_size", 0),
         ("cutout", 0),
         ("image_size", 4),
-        ("seed", 0),
         ("limit_train_batches", 1),
         ("cpu_threads", 1),
     ):
@@ -230,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
     apply_dataset_defaults(args, {})
     _check_arguments(args)
     devices = _devices(args.devices)
+    check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
     genotype = _genotype(args)
 
     import lightning.pytorch as pl
@@ -242,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
     from lightning_modules.module import NASNetModule
     from lightning_modules.network import count_parameters
     from lightning_modules.objective import EpochLines
+    from lightning_modules.objective import keyboard_interrupts
     from lightning_modules.objective import MONITOR
     from lightning_modules.objective import quiet_lightning
     from lightning_modules.objective import trainer_settings
@@ -344,13 +352,19 @@ def run(args: argparse.Namespace) -> int:
                 f"{count} devices: global batch {args.batch_size * count}, "
                 f"learning rate {args.learning_rate} x {count} = {learning_rate:g}"
             )
-    with quiet_lightning(not args.verbose):
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=str(resume_from) if resume_from else None,
-            weights_only=True,
-        )
+    try:
+        with quiet_lightning(not args.verbose), keyboard_interrupts(trainer):
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True,
+            )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"run the same command to resume from {checkpoint_dir / LAST_CHECKPOINT} "
+            "(saved after each finished epoch)"
+        ) from None
     _report(trainer, module, datamodule, checkpoint_dir, args)
     return 0
 
@@ -364,6 +378,7 @@ def _report(
 ) -> None:
     """Evaluate the selected checkpoint once on the test split; print it beside validation;
     export it when asked."""
+    from lightning_modules.objective import keyboard_interrupts
     from lightning_modules.objective import quiet_lightning
 
     checkpoint = trainer.checkpoint_callback
@@ -375,7 +390,7 @@ def _report(
     elif not datamodule.has_validation:
         summary.append("(last epoch; no validation split)")
     if datamodule.has_test:
-        with quiet_lightning(not args.verbose):
+        with quiet_lightning(not args.verbose), keyboard_interrupts(trainer):
             results = trainer.test(
                 module, datamodule=datamodule, ckpt_path=selected, verbose=False, weights_only=True
             )
