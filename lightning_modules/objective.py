@@ -40,6 +40,8 @@ FLOPS_ATTR = "flops"
 TRAIN_SECONDS_ATTR = "train_seconds"
 CELL_PICTURE_ATTR = "cell_picture_artifact"
 MONITOR = "val_acc"
+SEED_LIMIT = 2**32
+"""Seeds are ints below this (numpy's and Lightning's range)."""
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
 
@@ -223,8 +225,9 @@ def make_objective(
             :func:`trainer_settings`).
         limit_train_batches: Cap on training batches per epoch (an int) or a fraction, for
             quick runs; ``None`` uses every batch.
-        seed: Seed of the data split and, with the trial number added, of each trial's
-            weights and batch order. A seeded trial repeats exactly on a CPU; on a GPU only
+        seed: Seed of the data split and, with the trial number added (modulo 2**32,
+            Lightning's range), of each trial's weights and batch order; in
+            ``[0, 2**32 - 1]``. A seeded trial repeats exactly on a CPU; on a GPU only
             with ``deterministic`` (cuDNN autotuning and atomic adds otherwise vary).
             ``None`` leaves training unseeded.
         artifact_store: An Optuna artifact store for the cell pictures (e.g.
@@ -238,7 +241,7 @@ def make_objective(
     check_int("num_blocks", num_blocks, 1)
     check_int("batch_size", batch_size, 1)
     if seed is not None:
-        check_int("seed", seed, 0)
+        check_int("seed", seed, 0, SEED_LIMIT - 1)
     choices = tuple(operations)
     unknown = [op for op in choices if op not in OPERATIONS]
     if not choices or unknown:
@@ -289,7 +292,8 @@ def make_objective(
                 datamodule.setup("fit")
                 prepared.append(True)
             if seed is not None:
-                pl.seed_everything(seed + trial.number, workers=True, verbose=False)
+                trial_seed = (seed + trial.number) % SEED_LIMIT
+                pl.seed_everything(trial_seed, workers=True, verbose=False)
             module = NASNetModule(
                 genotype=genotype,
                 num_cells=num_cells,
