@@ -98,7 +98,7 @@ def test_unencoded_at_in_a_password_is_refused_before_the_driver_sees_it(url: st
 @pytest.mark.parametrize("database", ["notanint", "0x1", "-1", "db0"])
 def test_redis_url_with_a_database_that_is_not_an_int_is_refused(database: str) -> None:
     # redis-py would silently use database 0.
-    with pytest.raises(ValueError, match="the Redis database in .* must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"the Redis database in .* must be an int >= 0"):
         open_storage(f"redis://127.0.0.1:6379/{database}")
 
 
