@@ -158,5 +158,5 @@ def test_optuna_dashboard_opens_the_journal_path_the_hint_prints(tmp_path: Path)
     optuna.create_study(study_name="s", storage=open_storage(url))
     target = dashboard_hint(url, "art").split()[3]
     assert [study.study_name for study in get_storage(target).get_all_studies()] == ["s"]
-    with pytest.raises(Exception, match="sqlalchemy.dialects:journal"):
+    with pytest.raises(Exception, match=r"sqlalchemy\.dialects:journal"):
         get_storage(url)  # what the hint printed before
