@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 from typing import TextIO
+import warnings
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -410,6 +411,12 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def _stale_trials(study: optuna.Study, fail_stale: bool) -> None:
     """Name the trials an earlier run left ``RUNNING``; with ``fail_stale``, fail them and
     queue their architectures again."""
+    storage = study._storage
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval():
+        # Optuna would do it at the first trial: the trials it fails are not stale here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if not running:
         return
