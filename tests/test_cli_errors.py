@@ -124,6 +124,11 @@ ROWS: list[tuple[list[str], str]] = [
         ["search", "--dataset", "cifar10", "--data-dir", "missing", "--no-download"],
         "cannot load cifar10 from missing (and --no-download was given)",
     ),
+    (
+        ["search", *TINY, "--accelerator", "bogus"],
+        "--accelerator bogus and --devices 1 cannot run here: You selected an invalid "
+        "accelerator name",
+    ),
     # search: storages and studies
     (["search", *TINY, "--storage", "nonsense"], "storage URL must be"),
     (
@@ -165,6 +170,15 @@ ROWS: list[tuple[list[str], str]] = [
     (["train", "--genotype", "amoebanet_a", "--devices", "two"], "--devices must be"),
     (["train", "--genotype", "amoebanet_a", "--devices", "0"], "--devices must be"),
     (["train", "--genotype", "amoebanet_a", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (
+        ["train", "--genotype", "amoebanet_a", "--accelerator", "bogus"],
+        "--accelerator bogus and --devices auto cannot run here",
+    ),
+    (
+        ["train", "--genotype", "amoebanet_a", "--precision", "bogus"],
+        "--accelerator auto, --precision bogus and --devices auto cannot run here: Precision "
+        "'bogus' is invalid",
+    ),
     (
         ["train", "--genotype", "amoebanet_a", "--learning-rate", "nan"],
         "argument --learning-rate: must be a finite number, got 'nan'",

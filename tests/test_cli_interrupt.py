@@ -218,3 +218,18 @@ def _training(url: str, number: int) -> bool:
     except (KeyError, ValueError, optuna.exceptions.StorageInternalError):
         return False
     return len(trials) > number and "params" in trials[number].user_attrs
+
+
+def test_ctrl_c_before_the_search_starts_is_one_line_and_creates_no_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lightning_modules.commands import search
+
+    def interrupted_download(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search, "prepare_data", interrupted_download)
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    assert main(["search", *TINY, "--storage", url]) == 130
+    assert capsys.readouterr().err == "optuna-amoeba search: interrupted\n"
+    assert optuna.get_all_study_summaries(url) == []

@@ -171,6 +171,32 @@ def apply_dataset_defaults(
         )
 
 
+def check_hardware(accelerator: str, precision: str | None = None, devices: int | str = 1) -> None:
+    """Refuse an ``--accelerator``, ``--precision`` or ``--devices`` Lightning cannot use on
+    this machine, before any I/O (Lightning would fail each trial with a traceback)."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    import lightning.pytorch as pl
+
+    from lightning_modules.objective import quiet_lightning
+    from lightning_modules.objective import trainer_settings
+
+    try:
+        with quiet_lightning():
+            pl.Trainer(
+                devices=devices,
+                logger=False,
+                enable_checkpointing=False,
+                **trainer_settings(
+                    accelerator=accelerator, precision=precision, deterministic=False
+                ),
+            )
+    except (ValueError, MisconfigurationException) as error:
+        given = f"--accelerator {accelerator}"
+        if precision is not None:
+            given += f", --precision {precision}"
+        raise UsageError(f"{given} and --devices {devices} cannot run here: {error}") from None
+
+
 def check_int(args: argparse.Namespace, name: str, low: int) -> None:
     value = getattr(args, name)
     if value is not None and value < low:

@@ -24,6 +24,7 @@ from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_size_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
 from lightning_modules.commands._common import finite_float
@@ -406,6 +407,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     _make_sampler(args, num_existing_trials=0)
     if args.artifact_dir:
         check_output_dir(args.artifact_dir, "--artifact-dir")
+    check_hardware(args.accelerator)
 
 
 def _stale_trials(study: optuna.Study, fail_stale: bool) -> None:

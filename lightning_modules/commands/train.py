@@ -16,6 +16,7 @@ from lightning_modules.commands._common import add_cpu_threads_argument
 from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
 from lightning_modules.commands._common import finite_float
@@ -237,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
     devices = _devices(args.devices)
     check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
+    check_hardware(args.accelerator, args.precision, devices)
     genotype = _genotype(args)
 
     import lightning.pytorch as pl
