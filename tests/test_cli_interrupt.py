@@ -20,6 +20,7 @@ import torch
 
 from lightning_modules.cli import main
 from lightning_modules.commands._interrupt import InterruptGuard
+from lightning_modules.commands._interrupt import requeue_interrupted
 from lightning_modules.module import NASNetModule
 from lightning_modules.objective import keyboard_interrupts
 from optuna_amoeba import MUTATION_KEY
@@ -110,11 +111,15 @@ def test_ctrl_c_in_training_fails_the_trial_requeues_it_and_a_rerun_continues(
 
 def test_ctrl_c_outside_training_waits_for_the_trial_to_be_stored() -> None:
     guard = InterruptGuard()
+    study = optuna.create_study()
     with guard.installed():
+        guard.objective(lambda trial: 1.0)(study.ask())
         os.kill(os.getpid(), signal.SIGINT)  # held back: no KeyboardInterrupt here
         assert guard.requested
         with pytest.raises(KeyboardInterrupt):
-            guard.callback(optuna.create_study(), optuna.trial.create_trial(value=1.0))
+            guard.callback(study, optuna.trial.create_trial(value=1.0))
+        assert guard.trial_number is None, "the finished trial is not the interrupted one"
+        assert requeue_interrupted(study, guard.trial_number) == "no trial was running"
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C stops at once
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -90,6 +90,7 @@ class InterruptGuard:
 
     def callback(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """An ``optimize`` callback: stop between trials when Ctrl-C was held back."""
+        self.trial_number = None  # stored: nothing of it to clean up
         self.stop_if_requested()
 
 
@@ -97,7 +98,7 @@ def requeue_interrupted(study: optuna.Study, trial_number: int | None) -> str:
     """End the interrupted trial ``FAIL`` (Optuna usually has) and queue its architecture
     again, keeping its lineage; return what was done, for the user."""
     if trial_number is None:
-        return "no trial had started"
+        return "no trial was running"
     trial = study._storage.get_trial(
         study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
     )
