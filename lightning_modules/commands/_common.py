@@ -131,8 +131,27 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_storage_arguments(parser: argparse.ArgumentParser, study_name_help: str) -> None:
+    """``--storage`` and ``--study-name``, the same for every command."""
+    parser.add_argument(
+        "--storage",
+        default="sqlite:///amoeba.db",
+        help="any Optuna storage URL: sqlite:///f.db, postgresql://..., mysql+pymysql://..., "
+        "journal:///path.log, redis://host:port/0 (default: %(default)s)",
+    )
+    parser.add_argument("--study-name", help=study_name_help)
+
+
 def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--compile`` and ``--deterministic``."""
+    """``--accelerator``, ``--limit-train-batches``, ``--compile`` and ``--deterministic``."""
+    parser.add_argument(
+        "--accelerator",
+        default="auto",
+        help="Lightning accelerator: auto, cpu, cuda, mps... (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--limit-train-batches", type=int, help="training batches per epoch, for quick runs"
+    )
     parser.add_argument(
         "--compile",
         action="store_true",

@@ -23,6 +23,7 @@ from lightning_modules.commands._common import add_cpu_threads_argument
 from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_size_arguments
+from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
 from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
@@ -104,15 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-startup-trials 100 --no-dedup --reevaluation-probability 0 --cells 3 "
         "--filters 24 --epochs 25; any of these given explicitly overrides it",
     )
-    parser.add_argument(
-        "--storage",
-        default="sqlite:///amoeba.db",
-        help="any Optuna storage URL: sqlite:///f.db, postgresql://..., mysql+pymysql://..., "
-        "journal:///path.log, redis://host:port/0 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--study-name", help="(default: amoeba-<dataset>); the same name continues the study"
-    )
+    add_storage_arguments(parser, "(default: amoeba-<dataset>); the same name continues the study")
     parser.add_argument(
         "--n-trials",
         type=int,
@@ -208,12 +201,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="artifacts",
         help="where cell pictures are stored as Optuna artifacts; '' for none "
         "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--accelerator", default="auto", help="Lightning accelerator (default: auto)"
-    )
-    parser.add_argument(
-        "--limit-train-batches", type=int, help="training batches per epoch, for quick runs"
     )
     add_hardware_arguments(parser)
     add_cpu_threads_argument(parser)

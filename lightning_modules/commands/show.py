@@ -9,6 +9,7 @@ from pathlib import Path
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
 from lightning_modules.commands._common import load_study
@@ -19,8 +20,7 @@ from optuna_amoeba import rank_by_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", default="sqlite:///amoeba.db", help="(default: %(default)s)")
-    parser.add_argument("--study-name", help="(default: the storage's only study)")
+    add_storage_arguments(parser, "(default: the storage's only study)")
     parser.add_argument(
         "--top",
         type=int,

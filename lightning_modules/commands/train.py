@@ -15,6 +15,7 @@ import optuna
 from lightning_modules.commands._common import add_cpu_threads_argument
 from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
+from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
 from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
@@ -72,8 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train the best trial of --study-name in --storage",
     )
-    parser.add_argument("--storage", default="sqlite:///amoeba.db", help="(default: %(default)s)")
-    parser.add_argument("--study-name", help="(default: the storage's only study)")
+    add_storage_arguments(parser, "(default: the storage's only study)")
     add_dataset_arguments(parser)
     parser.add_argument(
         "--val-size",
@@ -118,7 +118,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "torchscript (model.torchscript.pt, torch.jit.load) or torch-export (model.pt2, "
         "torch.export.load); may be repeated",
     )
-    parser.add_argument("--accelerator", default="auto", help="(default: auto)")
     parser.add_argument(
         "--devices",
         default="auto",
@@ -133,7 +132,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help=f"seed of the data split and of training, in [0, {MAX_SEED}] (default: %(default)s)",
     )
-    parser.add_argument("--limit-train-batches", type=int, help="for quick runs")
     add_hardware_arguments(parser)
     add_cpu_threads_argument(parser)
     parser.add_argument(
@@ -242,19 +240,10 @@ def run(args: argparse.Namespace) -> int:
     genotype = _genotype(args)
 
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.callbacks import TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger
     import torch
 
-    from lightning_modules.data import ResidentImageDataModule
-    from lightning_modules.module import NASNetModule
-    from lightning_modules.network import count_parameters
-    from lightning_modules.objective import EpochLines
     from lightning_modules.objective import keyboard_interrupts
-    from lightning_modules.objective import MONITOR
     from lightning_modules.objective import quiet_lightning
-    from lightning_modules.objective import trainer_settings
 
     if args.cpu_threads is not None:
         torch.set_num_threads(args.cpu_threads)
@@ -268,21 +257,62 @@ def run(args: argparse.Namespace) -> int:
         cutout=args.cutout,
         image_size=args.image_size,
     )
+    checkpoint_dir = Path(args.checkpoint_dir)
+    resume_from = _resume_from(checkpoint_dir, genotype, datamodule, args)
+    trainer = _build_trainer(args, devices, checkpoint_dir, datamodule.has_validation)
+    learning_rate = args.learning_rate * trainer.world_size
+    pl.seed_everything(args.seed, workers=True, verbose=False)
+    module = _build_module(args, genotype, datamodule, learning_rate)
+    if trainer.is_global_zero:
+        _print_plan(args, genotype, module, datamodule, trainer.world_size, learning_rate)
+    try:
+        with quiet_lightning(not args.verbose), keyboard_interrupts(trainer):
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True,
+            )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"run the same command to resume from {checkpoint_dir / LAST_CHECKPOINT} "
+            "(saved after each finished epoch)"
+        ) from None
+    _report(trainer, module, datamodule, checkpoint_dir, args)
+    return 0
+
+
+def _resume_from(
+    checkpoint_dir: Path, genotype: Genotype, datamodule: Any, args: argparse.Namespace
+) -> Path | None:
+    """The ``last.ckpt`` to resume from, checked to train the same model, or ``None``."""
+    last = checkpoint_dir / LAST_CHECKPOINT
+    if args.restart or not last.exists():
+        return None
     expected = {
         "genotype": str(genotype),
         "num_cells": args.cells,
         "num_filters": args.filters,
         "num_classes": datamodule.num_classes,
     }
-    checkpoint_dir = Path(args.checkpoint_dir)
-    resume_from: Path | None = checkpoint_dir / LAST_CHECKPOINT
-    if resume_from is not None and resume_from.exists() and not args.restart:
-        _check_checkpoint(resume_from, expected)
-        print(f"resuming from {resume_from}")
-    else:
-        resume_from = None
+    _check_checkpoint(last, expected)
+    print(f"resuming from {last}")
+    return last
 
-    validate = datamodule.has_validation
+
+def _build_trainer(
+    args: argparse.Namespace, devices: int | str, checkpoint_dir: Path, validate: bool
+) -> Any:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger
+
+    from lightning_modules.objective import EpochLines
+    from lightning_modules.objective import MONITOR
+    from lightning_modules.objective import quiet_lightning
+    from lightning_modules.objective import trainer_settings
+
     callbacks: list[pl.Callback] = [
         # Model selection on the validation split only; without one, the last epoch's.
         ModelCheckpoint(
@@ -298,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
     # Each refresh reads the loss back from the GPU; every step would stall it.
     callbacks.append(TQDMProgressBar(refresh_rate=20) if args.verbose else EpochLines())
     with quiet_lightning(not args.verbose):
-        trainer = pl.Trainer(
+        return pl.Trainer(
             max_epochs=args.epochs,
             devices=devices,
             **trainer_settings(
@@ -315,8 +345,14 @@ def run(args: argparse.Namespace) -> int:
             enable_model_summary=args.verbose,
             num_sanity_val_steps=0,
         )
-    learning_rate = args.learning_rate * trainer.world_size
-    pl.seed_everything(args.seed, workers=True, verbose=False)
+
+
+def _build_module(
+    args: argparse.Namespace, genotype: Genotype, datamodule: Any, learning_rate: float
+) -> Any:
+    from lightning_modules.data import ResidentImageDataModule
+    from lightning_modules.module import NASNetModule
+
     normalization: dict[str, Any] = {}
     if isinstance(datamodule, ResidentImageDataModule):
         mean, std = datamodule.mean_std()
@@ -340,35 +376,31 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.compile:
         module.network.compile()
-    if trainer.is_global_zero:
-        sizes = datamodule.split_sizes()
+    return module
+
+
+def _print_plan(
+    args: argparse.Namespace,
+    genotype: Genotype,
+    module: Any,
+    datamodule: Any,
+    world_size: int,
+    learning_rate: float,
+) -> None:
+    from lightning_modules.network import count_parameters
+
+    sizes = datamodule.split_sizes()
+    print(
+        f"training {genotype}\nN={args.cells}, F={args.filters}: "
+        f"{count_parameters(module.network):,} parameters (auxiliary head excluded), "
+        f"{args.epochs} epochs, recipe {args.recipe}; images: "
+        + ", ".join(f"{count:,} {split}" for split, count in sizes.items())
+    )
+    if world_size > 1:
         print(
-            f"training {genotype}\nN={args.cells}, F={args.filters}: "
-            f"{count_parameters(module.network):,} parameters (auxiliary head excluded), "
-            f"{args.epochs} epochs, recipe {args.recipe}; images: "
-            + ", ".join(f"{count:,} {split}" for split, count in sizes.items())
+            f"{world_size} devices: global batch {args.batch_size * world_size}, "
+            f"learning rate {args.learning_rate} x {world_size} = {learning_rate:g}"
         )
-        if trainer.world_size > 1:
-            count = trainer.world_size
-            print(
-                f"{count} devices: global batch {args.batch_size * count}, "
-                f"learning rate {args.learning_rate} x {count} = {learning_rate:g}"
-            )
-    try:
-        with quiet_lightning(not args.verbose), keyboard_interrupts(trainer):
-            trainer.fit(
-                module,
-                datamodule=datamodule,
-                ckpt_path=str(resume_from) if resume_from else None,
-                weights_only=True,
-            )
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"run the same command to resume from {checkpoint_dir / LAST_CHECKPOINT} "
-            "(saved after each finished epoch)"
-        ) from None
-    _report(trainer, module, datamodule, checkpoint_dir, args)
-    return 0
 
 
 def _report(
