@@ -68,13 +68,12 @@ def mask_password(text: str) -> str:
     return _QUERY_PASSWORD.sub(r"\g<key>***", masked)
 
 
-def existing_storage_problem(url: str) -> str | None:
-    """Why ``url`` cannot hold a study yet (a SQLite or journal file that is not there), or
-    ``None``. Opening such a URL would create the file, empty."""
+def storage_file(url: str) -> str | None:
+    """The local file a SQLite or journal-file URL names (opening it creates the file), or
+    ``None`` for other URLs."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == JOURNAL_SCHEME:
-        path = url.split("://", 1)[1]
-        return None if os.path.isfile(path) else f"no journal file at {path}"
+        return url.split("://", 1)[1] or None
     if not scheme.startswith("sqlite"):
         return None
     try:
@@ -83,7 +82,17 @@ def existing_storage_problem(url: str) -> str | None:
         return None  # open_storage names what is wrong with the URL
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return None if os.path.isfile(database) else f"no SQLite database at {database}"
+    return database
+
+
+def existing_storage_problem(url: str) -> str | None:
+    """Why ``url`` cannot hold a study yet (a SQLite or journal file that is not there), or
+    ``None``. Opening such a URL would create the file, empty."""
+    path = storage_file(url)
+    if path is None or os.path.isfile(path):
+        return None
+    kind = "journal file" if url.lower().startswith(JOURNAL_SCHEME) else "SQLite database"
+    return f"no {kind} at {path}"
 
 
 def open_storage(

@@ -129,6 +129,32 @@ ROWS: list[tuple[list[str], str]] = [
         "--accelerator bogus and --devices 1 cannot run here: You selected an invalid "
         "accelerator name",
     ),
+    # search: a new storage file is not left behind when the data refuses
+    (
+        ["search", *TINY, "--val-size", "100000", "--storage", "sqlite:///{tmp}/new.db"],
+        "val_size must be an int in [0, 1000], got 100000",
+    ),
+    (
+        ["search", *TINY, "--batch-size", "100000", "--storage", "journal://{tmp}/new.log"],
+        "--batch-size must be at most the 1149 training images of digits, got 100000",
+    ),
+    (
+        [
+            "search",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            "missing",
+            "--no-download",
+            "--storage",
+            "sqlite:///{tmp}/new.db",
+        ],
+        "cannot load cifar10 from missing (and --no-download was given)",
+    ),
+    (
+        ["train", "--genotype", "nasnet_a", *TINY_TRAIN, "--batch-size", "5000"],
+        "--batch-size must be at most the 1149 training images of digits, got 5000",
+    ),
     # search: storages and studies
     (["search", *TINY, "--storage", "nonsense"], "storage URL must be"),
     (

@@ -332,4 +332,11 @@ def prepare_data(
         raise UsageError(
             f"cannot load {dataset}{where}: {type(error).__name__}: {reason}"
         ) from None
+    training_images = datamodule.split_sizes().get("train", 0)
+    if batch_size > training_images:
+        # Incomplete batches are dropped: an epoch would train on nothing.
+        raise UsageError(
+            f"--batch-size must be at most the {training_images} training images of "
+            f"{dataset}, got {batch_size}"
+        )
     return datamodule

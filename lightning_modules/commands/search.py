@@ -55,6 +55,7 @@ from optuna_amoeba._storage import JOURNAL_SCHEME
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
 from optuna_amoeba._storage import REDIS_SCHEMES
 from optuna_amoeba._storage import retry_trial
+from optuna_amoeba._storage import storage_file
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 
 
@@ -443,6 +444,28 @@ def run(args: argparse.Namespace) -> int:
     study_name = args.study_name or _default_study_name(args.dataset)
     config = _search_config(args)
 
+    new_file = storage_file(args.storage)
+    if new_file is not None and os.path.exists(new_file):
+        new_file = None
+    created: list[optuna.Study] = []
+    try:
+        return _search(args, study_name, config, pruner, created)
+    except (UsageError, KeyboardInterrupt):
+        # Stopped before any study was created: leave no empty database file behind.
+        if new_file is not None and not created and os.path.exists(new_file):
+            os.remove(new_file)
+        raise
+
+
+def _search(
+    args: argparse.Namespace,
+    study_name: str,
+    config: dict[str, Any],
+    pruner: optuna.pruners.BasePruner,
+    created: list[optuna.Study],
+) -> int:
+    """Open the storage, load the data and run the search; a study this creates is appended
+    to ``created``."""
     storage = open_storage(args.storage, args.heartbeat)
     study = _existing_study(storage, study_name, config)
     num_existing_trials = 0
@@ -479,6 +502,7 @@ def run(args: argparse.Namespace) -> int:
     with guard.installed():
         if study is None:
             study = create_study(storage, study_name, args.objectives)
+            created.append(study)
             if SEARCH_CONFIG_ATTR not in study.user_attrs:
                 study.set_user_attr(SEARCH_CONFIG_ATTR, config)
         else:
