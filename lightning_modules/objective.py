@@ -22,6 +22,7 @@ import optuna
 
 from lightning_modules.data import ImageDataModule
 from lightning_modules.data import make_datamodule
+from optuna_amoeba._checks import check_float
 from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 from optuna_amoeba.nasnet import OPERATIONS
@@ -235,25 +236,20 @@ def make_objective(
         pruning: Report to the study's pruner after each epoch and stop pruned trials.
         quiet: Hide Lightning's progress bar, banners and advisory warnings.
     """
-    check_int("epochs", epochs, 1)
-    check_int("num_cells", num_cells, 1)
-    check_int("num_filters", num_filters, 1)
-    check_int("num_blocks", num_blocks, 1)
-    check_int("batch_size", batch_size, 1)
-    if seed is not None:
-        check_int("seed", seed, 0, SEED_LIMIT - 1)
-    choices = tuple(operations)
-    unknown = [op for op in choices if op not in OPERATIONS]
-    if not choices or unknown:
-        raise ValueError(
-            f"operations must be a non-empty subset of {', '.join(OPERATIONS)}; "
-            f"got {list(choices)!r}"
-        )
-    if val_size == 0 or getattr(dataset, "val_size", None) == 0:
-        raise ValueError(
-            "val_size must be >= 1: the search's fitness is the validation accuracy, and "
-            "without a validation split there is none (the test set is never used instead)"
-        )
+    choices = _check_objective_arguments(
+        dataset=dataset,
+        epochs=epochs,
+        num_cells=num_cells,
+        num_filters=num_filters,
+        num_blocks=num_blocks,
+        operations=operations,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        label_smoothing=label_smoothing,
+        val_size=val_size,
+        seed=seed,
+    )
     if isinstance(dataset, str):
         datamodule = make_datamodule(
             dataset,
@@ -272,11 +268,7 @@ def make_objective(
     prepared: list[bool] = []
 
     def objective(trial: optuna.Trial) -> float:
-        from optuna_integration import PyTorchLightningPruningCallback
-
         from lightning_modules.module import NASNetModule
-        from lightning_modules.network import count_flops
-        from lightning_modules.network import count_parameters
 
         genotype = suggest_genotype(trial, num_blocks, choices)
         trial.set_user_attr(GENOTYPE_ATTR, str(genotype))
@@ -305,31 +297,16 @@ def make_objective(
                 weight_decay=weight_decay,
                 label_smoothing=label_smoothing,
             )
-            trial.set_user_attr(PARAMS_ATTR, count_parameters(module.network))
-            trial.set_user_attr(
-                FLOPS_ATTR,
-                count_flops(
-                    module.network,
-                    in_channels=datamodule.in_channels,
-                    image_size=datamodule.image_size,
-                ),
-            )
+            _record_sizes(trial, module, datamodule)
             if compile_network:
                 module.network.compile()
-            callbacks: list[pl.Callback] = []
-            if pruning:
-                callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
-            trainer = pl.Trainer(
-                max_epochs=epochs,
-                devices=1,
-                **hardware,
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=not quiet,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
+            trainer = _trial_trainer(
+                trial,
+                epochs=epochs,
+                hardware=hardware,
+                quiet=quiet,
+                pruning=pruning,
                 limit_train_batches=limit_train_batches,
-                callbacks=callbacks,
             )
             start = time.perf_counter()
             try:
@@ -342,6 +319,93 @@ def make_objective(
         return float(trainer.callback_metrics[MONITOR].item())
 
     return objective
+
+
+def _check_objective_arguments(
+    *,
+    dataset: str | ImageDataModule,
+    epochs: int,
+    num_cells: int,
+    num_filters: int,
+    num_blocks: int,
+    operations: Iterable[str],
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    label_smoothing: float,
+    val_size: int | None,
+    seed: int | None,
+) -> tuple[str, ...]:
+    """Refuse :func:`make_objective`'s bad arguments before any trial; return the operations."""
+    check_int("epochs", epochs, 1)
+    check_int("num_cells", num_cells, 1)
+    check_int("num_filters", num_filters, 1)
+    check_int("num_blocks", num_blocks, 1)
+    check_int("batch_size", batch_size, 1)
+    check_float("learning_rate", learning_rate, low=0.0, low_open=True)
+    check_float("weight_decay", weight_decay, low=0.0)
+    if check_float("label_smoothing", label_smoothing, low=0.0, high=1.0) == 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    if seed is not None:
+        check_int("seed", seed, 0, SEED_LIMIT - 1)
+    choices = tuple(operations)
+    unknown = [op for op in choices if op not in OPERATIONS]
+    if not choices or unknown:
+        raise ValueError(
+            f"operations must be a non-empty subset of {', '.join(OPERATIONS)}; "
+            f"got {list(choices)!r}"
+        )
+    if val_size == 0 or getattr(dataset, "val_size", None) == 0:
+        raise ValueError(
+            "val_size must be >= 1: the search's fitness is the validation accuracy, and "
+            "without a validation split there is none (the test set is never used instead)"
+        )
+    return choices
+
+
+def _record_sizes(trial: optuna.Trial, module: Any, datamodule: ImageDataModule) -> None:
+    """The trial's ``params`` and ``flops`` user attrs."""
+    from lightning_modules.network import count_flops
+    from lightning_modules.network import count_parameters
+
+    trial.set_user_attr(PARAMS_ATTR, count_parameters(module.network))
+    trial.set_user_attr(
+        FLOPS_ATTR,
+        count_flops(
+            module.network,
+            in_channels=datamodule.in_channels,
+            image_size=datamodule.image_size,
+        ),
+    )
+
+
+def _trial_trainer(
+    trial: optuna.Trial,
+    *,
+    epochs: int,
+    hardware: dict[str, Any],
+    quiet: bool,
+    pruning: bool,
+    limit_train_batches: int | float | None,
+) -> pl.Trainer:
+    """A one-device trainer without logs or checkpoints, reporting to the pruner if asked."""
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    callbacks: list[pl.Callback] = []
+    if pruning:
+        callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
+    return pl.Trainer(
+        max_epochs=epochs,
+        devices=1,
+        **hardware,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=not quiet,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_train_batches=limit_train_batches,
+        callbacks=callbacks,
+    )
 
 
 SIZE_OBJECTIVES = {PARAMS_ATTR: "parameters", FLOPS_ATTR: "FLOPs"}
