@@ -107,6 +107,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--filters 24 --epochs 25; any of these given explicitly overrides it",
     )
     add_storage_arguments(parser, "(default: amoeba-<dataset>); the same name continues the study")
+    _add_study_arguments(parser)
+    _add_training_arguments(parser)
+    _add_evolution_arguments(parser)
+    _add_worker_arguments(parser)
+    add_hardware_arguments(parser)
+    add_cpu_threads_argument(parser)
+    parser.add_argument(
+        "--verbose", action="store_true", help="show Lightning's progress bars and Optuna's logs"
+    )
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--n-trials`` and ``--objectives``."""
     parser.add_argument(
         "--n-trials",
         type=int,
@@ -122,6 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "parameter count or FLOPs, a two-objective study whose result is a Pareto front "
         "(default: %(default)s)",
     )
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Each trial's training: sizes, optimiser, data split and augmentation."""
     add_size_arguments(parser, SEARCH_DEFAULTS)
     parser.add_argument(
         "--val-size",
@@ -143,6 +160,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="side of the cutout square in pixels, 0 for none (the final-training recipes "
         "use 16) (default: %(default)s)",
     )
+
+
+def _add_evolution_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sampler's settings, the seed and the pruner."""
     parser.add_argument(
         "--population-size", type=int, help="P of aging evolution (default: the sampler's)"
     )
@@ -184,6 +205,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "earlier trials at the same epoch, from half its epochs on, once 5 trials are "
         "complete; 'none' trains every trial fully, as the paper does (default: %(default)s)",
     )
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """A worker's heartbeat, stale trials and pictures."""
     parser.add_argument(
         "--heartbeat",
         type=int,
@@ -202,11 +227,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="artifacts",
         help="where cell pictures are stored as Optuna artifacts; '' for none "
         "(default: %(default)s)",
-    )
-    add_hardware_arguments(parser)
-    add_cpu_threads_argument(parser)
-    parser.add_argument(
-        "--verbose", action="store_true", help="show Lightning's progress bars and Optuna's logs"
     )
 
 
