@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import re
+import signal
 import sys
 from typing import NoReturn
 
@@ -22,8 +23,9 @@ from optuna_amoeba import mask_password
 
 
 USAGE_ERROR = 2
-INTERRUPTED = 130
-"""The shells' exit code for a command stopped by Ctrl-C (128 + SIGINT)."""
+SIGNAL_EXIT_BASE = 128
+"""The shells' exit code for a command stopped by a signal is 128 + its number."""
+INTERRUPTED = SIGNAL_EXIT_BASE + signal.SIGINT
 _SQLALCHEMY_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
 
 
@@ -67,8 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prefix} error: {one_line(mask_password(str(error)))}", file=sys.stderr)
         return USAGE_ERROR
     except Interrupted as interrupted:
-        print(f"{prefix} interrupted; {one_line(str(interrupted))}", file=sys.stderr)
-        return INTERRUPTED
+        number = interrupted.signal_number
+        how = "interrupted"
+        if number != signal.SIGINT:
+            how = f"stopped by {signal.Signals(number).name}"
+        print(f"{prefix} {how}; {one_line(str(interrupted))}", file=sys.stderr)
+        return SIGNAL_EXIT_BASE + number
     except KeyboardInterrupt:
         print(f"{prefix} interrupted", file=sys.stderr)
         return INTERRUPTED

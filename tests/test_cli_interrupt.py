@@ -238,3 +238,28 @@ def test_ctrl_c_before_the_search_starts_is_one_line_and_creates_no_study(
     assert main(["search", *TINY, "--storage", url]) == 130
     assert capsys.readouterr().err == "optuna-amoeba search: interrupted\n"
     assert optuna.get_all_study_summaries(url) == []
+
+
+def test_sigterm_in_training_is_handled_as_ctrl_c_with_exit_143(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A job scheduler or `docker stop` sends SIGTERM: Lightning turned it into a SystemExit
+    # that left the trial RUNNING (and outside training Python died on the spot).
+    fits = []
+
+    def on_train_start(module: NASNetModule) -> None:
+        fits.append(None)
+        if len(fits) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(NASNetModule, "on_train_start", on_train_start, raising=False)
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    search = ["search", *TINY, "--storage", url, "--study-name", "s", "--n-trials", "3"]
+    assert main(search) == 143
+    assert capsys.readouterr().err == (
+        "optuna-amoeba search: stopped by SIGTERM; trial 1 failed and its architecture is "
+        "queued to be trained again; run the same command to continue the study\n"
+    )
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    states = [t.state for t in optuna.load_study(study_name="s", storage=url).trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]

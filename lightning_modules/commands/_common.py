@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Iterable
 import os
 from pathlib import Path
+import signal
 from typing import TYPE_CHECKING
 
 import optuna
@@ -35,7 +36,12 @@ class UsageError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C: reported as one line on stderr (``interrupted; <the message>``), exit code 130."""
+    """Ctrl-C or SIGTERM: reported as one line on stderr (``interrupted; <the message>``),
+    exit code 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signal_number: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
 
 
 MAX_SEED = 2**32 - 1

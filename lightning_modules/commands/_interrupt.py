@@ -1,9 +1,11 @@
-"""Ctrl-C in ``optuna-amoeba search``: the trial it interrupts ends ``FAIL`` and its
-architecture is queued again with its lineage, so that a rerun of the same command retries it.
+"""Ctrl-C (or SIGTERM) in ``optuna-amoeba search``: the trial it interrupts ends ``FAIL`` and
+its architecture is queued again with its lineage, so that a rerun of the same command retries
+it.
 
 Ctrl-C stops training at once. Outside training (the sampler's proposal, Optuna's writes of a
 finished trial, the progress line) it is held back until that step is done, so that no trial is
-left ``RUNNING``; a second Ctrl-C there stops at once.
+left ``RUNNING``; a second Ctrl-C there stops at once. SIGTERM (``kill``, a job scheduler, a
+container stopping) is handled the same way.
 """
 
 from __future__ import annotations
@@ -50,16 +52,21 @@ class InterruptGuard:
         self.requested = False
         self.training = False
         self.trial_number: int | None = None
+        self.signal_number: int = signal.SIGINT
 
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signal_number = signum
         if self.training or self.requested:
             raise KeyboardInterrupt
         self.requested = True
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """Hold Ctrl-C back outside the objective while the block runs."""
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        """Hold Ctrl-C and SIGTERM back outside the objective while the block runs."""
+        previous = {
+            number: signal.signal(number, self._on_signal)
+            for number in (signal.SIGINT, signal.SIGTERM)
+        }
         log_filter = _DropInterruptedTrialLog()
         optuna_log = logging.getLogger(_OPTUNA_TRIAL_LOG)
         optuna_log.addFilter(log_filter)
@@ -67,7 +74,8 @@ class InterruptGuard:
             yield
         finally:
             optuna_log.removeFilter(log_filter)
-            signal.signal(signal.SIGINT, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     def stop_if_requested(self) -> None:
         """Raise the Ctrl-C held back, if any."""

@@ -555,7 +555,9 @@ def _search(
 
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up is a few writes
             done = requeue_interrupted(study, guard.trial_number)
-            raise Interrupted(f"{done}; run the same command to continue the study") from None
+            raise Interrupted(
+                f"{done}; run the same command to continue the study", guard.signal_number
+            ) from None
     print(f"done in {time.monotonic() - start:.0f} s")
     _print_best(study, args)
     return 0
