@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+import contextlib
 import functools
 import importlib.util
 import os
@@ -471,9 +472,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _search(args, study_name, config, pruner, created)
     except (UsageError, KeyboardInterrupt):
-        # Stopped before any study was created: leave no empty database file behind.
+        # Stopped before any study was created: leave no empty database file behind (unless
+        # a worker started beside this one has just created its study there).
         if new_file is not None and not created and os.path.exists(new_file):
-            os.remove(new_file)
+            with contextlib.suppress(UsageError):
+                if not optuna.get_all_study_names(storage=open_storage(args.storage)):
+                    os.remove(new_file)
         raise
 
 
@@ -553,7 +557,8 @@ def _search(
         except KeyboardInterrupt:
             from lightning_modules.commands._interrupt import requeue_interrupted
 
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up is a few writes
+            for number in (signal.SIGINT, signal.SIGTERM):  # the clean-up is a few writes
+                signal.signal(number, signal.SIG_IGN)
             done = requeue_interrupted(study, guard.trial_number)
             raise Interrupted(
                 f"{done}; run the same command to continue the study", guard.signal_number
