@@ -2,7 +2,7 @@
 
 Bad input (an unknown option value, a missing data set, malformed genotype text, an
 unreachable storage, impossible sizes) prints one line on stderr and exits with code 2,
-before anything is written to a study.
+before anything is written to a study. Ctrl-C prints one line and exits with code 130.
 """
 
 from __future__ import annotations
@@ -10,17 +10,22 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import re
+import signal
 import sys
 from typing import NoReturn
 
 from lightning_modules.commands import search
 from lightning_modules.commands import show
 from lightning_modules.commands import train
+from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import UsageError
 from optuna_amoeba import mask_password
 
 
 USAGE_ERROR = 2
+SIGNAL_EXIT_BASE = 128
+"""The shells' exit code for a command stopped by a signal is 128 + its number."""
+INTERRUPTED = SIGNAL_EXIT_BASE + signal.SIGINT
 _SQLALCHEMY_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
 
 
@@ -57,14 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     args = build_parser().parse_args(argv)
+    prefix = f"optuna-amoeba {args.command}:"
     try:
         code: int = args.handler(args)
     except UsageError as error:
-        print(
-            f"optuna-amoeba {args.command}: error: {one_line(mask_password(str(error)))}",
-            file=sys.stderr,
-        )
+        print(f"{prefix} error: {one_line(mask_password(str(error)))}", file=sys.stderr)
         return USAGE_ERROR
+    except Interrupted as interrupted:
+        number = interrupted.signal_number
+        how = "interrupted"
+        if number != signal.SIGINT:
+            how = f"stopped by {signal.Signals(number).name}"
+        print(f"{prefix} {how}; {one_line(str(interrupted))}", file=sys.stderr)
+        return SIGNAL_EXIT_BASE + number
+    except KeyboardInterrupt:
+        print(f"{prefix} interrupted", file=sys.stderr)
+        return INTERRUPTED
     return code
 
 

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any
 from typing import TextIO
@@ -20,6 +22,7 @@ import optuna
 
 from lightning_modules.data import ImageDataModule
 from lightning_modules.data import make_datamodule
+from optuna_amoeba._checks import check_float
 from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 from optuna_amoeba.nasnet import OPERATIONS
@@ -38,6 +41,8 @@ FLOPS_ATTR = "flops"
 TRAIN_SECONDS_ATTR = "train_seconds"
 CELL_PICTURE_ATTR = "cell_picture_artifact"
 MONITOR = "val_acc"
+SEED_LIMIT = 2**32
+"""Seeds are ints below this (numpy's and Lightning's range)."""
 
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
 
@@ -134,6 +139,27 @@ class EpochLines(pl.Callback):
         print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
 
 
+@contextlib.contextmanager
+def keyboard_interrupts(trainer: pl.Trainer) -> Iterator[None]:
+    """Around ``trainer.fit`` or ``trainer.test``: Ctrl-C raised as ``KeyboardInterrupt``.
+
+    Lightning catches Ctrl-C inside those, ignores any further one and calls
+    ``sys.exit(1)``, which Optuna's trial loop does not catch: the trial would stay
+    ``RUNNING`` for ever. Optuna fails a trial on ``KeyboardInterrupt``; so this raises that,
+    with Ctrl-C handled again as before the block.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if in_main_thread else None
+    try:
+        yield
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+        raise KeyboardInterrupt from None
+
+
 def make_objective(
     *,
     dataset: str | ImageDataModule = "digits",
@@ -200,8 +226,9 @@ def make_objective(
             :func:`trainer_settings`).
         limit_train_batches: Cap on training batches per epoch (an int) or a fraction, for
             quick runs; ``None`` uses every batch.
-        seed: Seed of the data split and, with the trial number added, of each trial's
-            weights and batch order. A seeded trial repeats exactly on a CPU; on a GPU only
+        seed: Seed of the data split and, with the trial number added (modulo 2**32,
+            Lightning's range), of each trial's weights and batch order; in
+            ``[0, 2**32 - 1]``. A seeded trial repeats exactly on a CPU; on a GPU only
             with ``deterministic`` (cuDNN autotuning and atomic adds otherwise vary).
             ``None`` leaves training unseeded.
         artifact_store: An Optuna artifact store for the cell pictures (e.g.
@@ -209,25 +236,20 @@ def make_objective(
         pruning: Report to the study's pruner after each epoch and stop pruned trials.
         quiet: Hide Lightning's progress bar, banners and advisory warnings.
     """
-    check_int("epochs", epochs, 1)
-    check_int("num_cells", num_cells, 1)
-    check_int("num_filters", num_filters, 1)
-    check_int("num_blocks", num_blocks, 1)
-    check_int("batch_size", batch_size, 1)
-    if seed is not None:
-        check_int("seed", seed, 0)
-    choices = tuple(operations)
-    unknown = [op for op in choices if op not in OPERATIONS]
-    if not choices or unknown:
-        raise ValueError(
-            f"operations must be a non-empty subset of {', '.join(OPERATIONS)}; "
-            f"got {list(choices)!r}"
-        )
-    if val_size == 0 or getattr(dataset, "val_size", None) == 0:
-        raise ValueError(
-            "val_size must be >= 1: the search's fitness is the validation accuracy, and "
-            "without a validation split there is none (the test set is never used instead)"
-        )
+    choices = _check_objective_arguments(
+        dataset=dataset,
+        epochs=epochs,
+        num_cells=num_cells,
+        num_filters=num_filters,
+        num_blocks=num_blocks,
+        operations=operations,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        label_smoothing=label_smoothing,
+        val_size=val_size,
+        seed=seed,
+    )
     if isinstance(dataset, str):
         datamodule = make_datamodule(
             dataset,
@@ -246,11 +268,7 @@ def make_objective(
     prepared: list[bool] = []
 
     def objective(trial: optuna.Trial) -> float:
-        from optuna_integration import PyTorchLightningPruningCallback
-
         from lightning_modules.module import NASNetModule
-        from lightning_modules.network import count_flops
-        from lightning_modules.network import count_parameters
 
         genotype = suggest_genotype(trial, num_blocks, choices)
         trial.set_user_attr(GENOTYPE_ATTR, str(genotype))
@@ -266,7 +284,8 @@ def make_objective(
                 datamodule.setup("fit")
                 prepared.append(True)
             if seed is not None:
-                pl.seed_everything(seed + trial.number, workers=True, verbose=False)
+                trial_seed = (seed + trial.number) % SEED_LIMIT
+                pl.seed_everything(trial_seed, workers=True, verbose=False)
             module = NASNetModule(
                 genotype=genotype,
                 num_cells=num_cells,
@@ -278,35 +297,21 @@ def make_objective(
                 weight_decay=weight_decay,
                 label_smoothing=label_smoothing,
             )
-            trial.set_user_attr(PARAMS_ATTR, count_parameters(module.network))
-            trial.set_user_attr(
-                FLOPS_ATTR,
-                count_flops(
-                    module.network,
-                    in_channels=datamodule.in_channels,
-                    image_size=datamodule.image_size,
-                ),
-            )
+            _record_sizes(trial, module, datamodule)
             if compile_network:
                 module.network.compile()
-            callbacks: list[pl.Callback] = []
-            if pruning:
-                callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
-            trainer = pl.Trainer(
-                max_epochs=epochs,
-                devices=1,
-                **hardware,
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=not quiet,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
+            trainer = _trial_trainer(
+                trial,
+                epochs=epochs,
+                hardware=hardware,
+                quiet=quiet,
+                pruning=pruning,
                 limit_train_batches=limit_train_batches,
-                callbacks=callbacks,
             )
             start = time.perf_counter()
             try:
-                trainer.fit(module, datamodule=datamodule)
+                with keyboard_interrupts(trainer):
+                    trainer.fit(module, datamodule=datamodule)
             finally:
                 trial.set_user_attr(TRAIN_SECONDS_ATTR, time.perf_counter() - start)
         if MONITOR not in trainer.callback_metrics:
@@ -314,6 +319,93 @@ def make_objective(
         return float(trainer.callback_metrics[MONITOR].item())
 
     return objective
+
+
+def _check_objective_arguments(
+    *,
+    dataset: str | ImageDataModule,
+    epochs: int,
+    num_cells: int,
+    num_filters: int,
+    num_blocks: int,
+    operations: Iterable[str],
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    label_smoothing: float,
+    val_size: int | None,
+    seed: int | None,
+) -> tuple[str, ...]:
+    """Refuse :func:`make_objective`'s bad arguments before any trial; return the operations."""
+    check_int("epochs", epochs, 1)
+    check_int("num_cells", num_cells, 1)
+    check_int("num_filters", num_filters, 1)
+    check_int("num_blocks", num_blocks, 1)
+    check_int("batch_size", batch_size, 1)
+    check_float("learning_rate", learning_rate, low=0.0, low_open=True)
+    check_float("weight_decay", weight_decay, low=0.0)
+    if check_float("label_smoothing", label_smoothing, low=0.0, high=1.0) == 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    if seed is not None:
+        check_int("seed", seed, 0, SEED_LIMIT - 1)
+    choices = tuple(operations)
+    unknown = [op for op in choices if op not in OPERATIONS]
+    if not choices or unknown:
+        raise ValueError(
+            f"operations must be a non-empty subset of {', '.join(OPERATIONS)}; "
+            f"got {list(choices)!r}"
+        )
+    if val_size == 0 or getattr(dataset, "val_size", None) == 0:
+        raise ValueError(
+            "val_size must be >= 1: the search's fitness is the validation accuracy, and "
+            "without a validation split there is none (the test set is never used instead)"
+        )
+    return choices
+
+
+def _record_sizes(trial: optuna.Trial, module: Any, datamodule: ImageDataModule) -> None:
+    """The trial's ``params`` and ``flops`` user attrs."""
+    from lightning_modules.network import count_flops
+    from lightning_modules.network import count_parameters
+
+    trial.set_user_attr(PARAMS_ATTR, count_parameters(module.network))
+    trial.set_user_attr(
+        FLOPS_ATTR,
+        count_flops(
+            module.network,
+            in_channels=datamodule.in_channels,
+            image_size=datamodule.image_size,
+        ),
+    )
+
+
+def _trial_trainer(
+    trial: optuna.Trial,
+    *,
+    epochs: int,
+    hardware: dict[str, Any],
+    quiet: bool,
+    pruning: bool,
+    limit_train_batches: int | float | None,
+) -> pl.Trainer:
+    """A one-device trainer without logs or checkpoints, reporting to the pruner if asked."""
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    callbacks: list[pl.Callback] = []
+    if pruning:
+        callbacks.append(PyTorchLightningPruningCallback(trial, monitor=MONITOR))
+    return pl.Trainer(
+        max_epochs=epochs,
+        devices=1,
+        **hardware,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=not quiet,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_train_batches=limit_train_batches,
+        callbacks=callbacks,
+    )
 
 
 SIZE_OBJECTIVES = {PARAMS_ATTR: "parameters", FLOPS_ATTR: "FLOPs"}

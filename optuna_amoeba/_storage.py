@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
+import contextlib
 import os
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
+import warnings
 
 import optuna
 from optuna.storages import BaseStorage
@@ -18,8 +22,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal import JournalRedisBackend
 from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial
+import sqlalchemy
 import sqlalchemy.engine
 import sqlalchemy.exc
+import sqlalchemy.pool
 
 from optuna_amoeba._checks import check_int
 from optuna_amoeba._checks import check_optional_int
@@ -28,7 +34,17 @@ from optuna_amoeba._checks import check_optional_int
 # The password runs to the last "@" before whitespace: users do paste passwords with "@", "/"
 # or ":" unencoded, and hiding a host along with such a password beats showing a password.
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):\S*@")
-_QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?:password|passwd|pwd)=)[^&\s]*", re.IGNORECASE)
+# A query password ends at "&", whitespace, a quote or "#", and not with a ":" right before
+# one of those: that is the ": " of a message ("...?password=x: error"), which stays.
+_QUERY_PASSWORD = re.compile(
+    r"(?P<key>[?&](?:password|passwd|pwd)=)[^&\s'\"#]*?(?=:?(?:[&\s'\"#]|$))", re.IGNORECASE
+)
+# Two processes creating Optuna's tables in one empty database at once collide (PostgreSQL:
+# DuplicateObject on type "studydirection"); RDBStorage is created under this server lock.
+_SCHEMA_LOCK_KEY = 0x616D6F65
+_SCHEMA_LOCK_NAME = "optuna_amoeba_schema"
+_SCHEMA_LOCK_SECONDS = 600
+_SQLITE_CREATE_ATTEMPTS = 5
 
 JOURNAL_SCHEME = "journal"
 REDIS_SCHEMES = ("redis", "rediss")
@@ -50,6 +66,33 @@ def mask_password(text: str) -> str:
     """
     masked = _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
     return _QUERY_PASSWORD.sub(r"\g<key>***", masked)
+
+
+def storage_file(url: str) -> str | None:
+    """The local file a SQLite or journal-file URL names (opening it creates the file), or
+    ``None`` for other URLs."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == JOURNAL_SCHEME:
+        return url.split("://", 1)[1] or None
+    if not scheme.startswith("sqlite"):
+        return None
+    try:
+        database = sqlalchemy.engine.make_url(url).database
+    except sqlalchemy.exc.ArgumentError:
+        return None  # open_storage names what is wrong with the URL
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def existing_storage_problem(url: str) -> str | None:
+    """Why ``url`` cannot hold a study yet (a SQLite or journal file that is not there), or
+    ``None``. Opening such a URL would create the file, empty."""
+    path = storage_file(url)
+    if path is None or os.path.isfile(path):
+        return None
+    kind = "journal file" if url.lower().startswith(JOURNAL_SCHEME) else "SQLite database"
+    return f"no {kind} at {path}"
 
 
 def open_storage(
@@ -141,6 +184,12 @@ def _open_journal_redis(url: str) -> BaseStorage:
     prefixes = [value for key, value in query if key == REDIS_PREFIX_PARAMETER]
     if len(prefixes) > 1:
         raise ValueError(f"give the Redis key prefix at most once, got {mask_password(url)}")
+    database = parts.path.lstrip("/")
+    if database and not database.isdigit():
+        raise ValueError(
+            f"the Redis database in {mask_password(url)} must be an int >= 0 "
+            f"(redis://host:port/0), got {database!r}"
+        )
     rest = urlencode([(key, value) for key, value in query if key != REDIS_PREFIX_PARAMETER])
     redis_url = urlunsplit(parts._replace(query=rest))
     backend = JournalRedisBackend(redis_url, prefix=prefixes[0] if prefixes else "")
@@ -157,6 +206,14 @@ def _open_rdb(
         raise ValueError(
             f"storage URL must be {_ALLOWED_URLS}, got {mask_password(url)!r}"
         ) from None
+    authority = url.split("://", 1)[1].split("?", 1)[0]
+    if not authority.startswith("/") and authority.count("@") > 1:
+        # SQLAlchemy cuts the password at its first "@" and takes the rest for the host,
+        # which the driver's error would then quote.
+        raise ValueError(
+            f"the user:password part of {mask_password(url)} contains '@': percent-encode "
+            "it as %40 (e.g. user:p%40ss@host)"
+        )
     try:
         sqlalchemy.engine.create_engine(parsed).dispose()
     except ImportError as error:
@@ -165,26 +222,68 @@ def _open_rdb(
             f"({type(error).__name__}: {error}); install it, or name an installed driver in "
             "the URL, e.g. postgresql+psycopg2:// or mysql+pymysql://"
         ) from None
-    if heartbeat_interval is None:
-        return RDBStorage(url)
-    if grace_period is None:
-        grace_period = 2 * heartbeat_interval
-    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
-        return RDBStorage(
-            url,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=_stale_trial_retry(max_retry),
+    options: dict[str, Any] = {}
+    if heartbeat_interval is not None:
+        options = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": 2 * heartbeat_interval if grace_period is None else grace_period,
+        }
+        # Optuna < 4.9 knows the same callback under its earlier name.
+        callback = (
+            "heartbeat_stale_trial_callback"
+            if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback")
+            else "failed_trial_callback"
         )
-    return RDBStorage(  # Optuna < 4.9: the same callback under its earlier name.
-        url,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        failed_trial_callback=_stale_trial_retry(max_retry),
-    )
+        options[callback] = _stale_trial_retry(max_retry)
+    with _schema_lock(parsed):
+        for attempt in range(1, _SQLITE_CREATE_ATTEMPTS):
+            try:
+                return RDBStorage(url, **options)
+            except sqlalchemy.exc.OperationalError:
+                # SQLite has no server lock: a table created by another process between
+                # Optuna's check and its CREATE fails this one; the next attempt sees it.
+                if parsed.get_backend_name() != "sqlite":
+                    raise
+                time.sleep(0.1 * attempt)
+        return RDBStorage(url, **options)
 
 
-def _stale_trial_retry(max_retry: int) -> _StaleTrialCallback:
+@contextlib.contextmanager
+def _schema_lock(url: sqlalchemy.engine.URL) -> Iterator[None]:
+    """Hold the server's lock on Optuna's schema (PostgreSQL advisory lock, MySQL/MariaDB
+    named lock) while the block runs; no lock for other databases."""
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        lock = sqlalchemy.text("SELECT pg_advisory_lock(:key)")
+        unlock = sqlalchemy.text("SELECT pg_advisory_unlock(:key)")
+        parameters: dict[str, Any] = {"key": _SCHEMA_LOCK_KEY}
+    elif backend in ("mysql", "mariadb"):
+        lock = sqlalchemy.text("SELECT GET_LOCK(:name, :seconds)")
+        unlock = sqlalchemy.text("SELECT RELEASE_LOCK(:name)")
+        parameters = {"name": _SCHEMA_LOCK_NAME, "seconds": _SCHEMA_LOCK_SECONDS}
+    else:
+        yield
+        return
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(lock, parameters)
+            try:
+                yield
+            finally:
+                connection.execute(unlock, parameters)
+    finally:
+        engine.dispose()
+
+
+def retry_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue ``trial``'s architecture again as Optuna's stale-trial retry does: a ``WAITING``
+    trial with its parameters, its system attrs (the sampler's lineage) and its retry
+    history (``failed_trial``, ``retry_history``)."""
+    _stale_trial_retry(None)(study, trial)
+
+
+def _stale_trial_retry(max_retry: int | None) -> _StaleTrialCallback:
     """The installed Optuna's stale-trial retry callback.
 
     Optuna 4.9 renamed ``RetryFailedTrialCallback`` (and ``RDBStorage``'s
@@ -195,5 +294,7 @@ def _stale_trial_retry(max_retry: int) -> _StaleTrialCallback:
     retry_class = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
     if retry_class is None:
         retry_class = storages.RetryFailedTrialCallback
-    callback: _StaleTrialCallback = retry_class(max_retry=max_retry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback: _StaleTrialCallback = retry_class(max_retry=max_retry)
     return callback

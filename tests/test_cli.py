@@ -140,62 +140,6 @@ def test_train_checkpoints_resumes_and_trains_a_study_best(
     assert "training normal: avg_pool_3x3(h0) + max_pool_3x3(h0)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (
-            ["search", "--dataset", "mnist"],
-            "argument --dataset: must be cifar10, digits, imagefolder:PATH (a folder of class "
-            "subfolders), got 'mnist'",
-        ),
-        (["search", *TINY, "--cells", "0"], "--cells must be >= 1, got 0"),
-        (["search", *TINY, "--n-trials", "0"], "--n-trials must be >= 1, got 0"),
-        (
-            ["search", *TINY, "--population-size", "4", "--sample-size", "9"],
-            r"sampler: sample_size must be an int in [1, 4], got 9",
-        ),
-        (
-            ["search", *TINY, "--reevaluation-probability", "1.5"],
-            r"sampler: reevaluation_probability must be a probability in [0, 1], got 1.5",
-        ),
-        (
-            ["search", "--dataset", "cifar10", "--data-dir", "missing", "--no-download"],
-            "cannot load cifar10 from missing (and --no-download was given): RuntimeError: "
-            "Dataset not found or corrupted",
-        ),
-        (["train", "--genotype", "normal: warp(h0) + identity(h1)"], "--genotype must be"),
-        (["train", "--genotype", "amoebanet_a", "--devices", "two"], "--devices must be"),
-        (["show", "--study-name", "nope"], "no study named 'nope'"),
-        (["show", "--top", "0"], "--top must be >= 1, got 0"),
-    ],
-)
-def test_bad_input_is_one_line_exit_2_and_writes_no_study(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
-) -> None:
-    url = f"sqlite:///{tmp_path / 'bad.db'}"
-    with pytest.raises(SystemExit) as exit_info:
-        sys.exit(main([*argv, "--storage", url]))
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1
-    assert message in captured.err
-    assert "Traceback" not in captured.err
-    if (tmp_path / "bad.db").exists():
-        assert _studies(url) == []
-
-
-def test_unreachable_storage_is_reported_without_password(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    url = "postgresql+psycopg2://amoeba:s3cret@127.0.0.1:1/amoeba"
-    assert main(["search", *TINY, "--storage", url]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert err.startswith("optuna-amoeba search: error: cannot open storage ")
-    assert "amoeba:***@127.0.0.1:1" in err
-    assert "s3cret" not in err
-
-
 def test_console_script_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "lightning_modules.cli", "search", "--filters", "0"],

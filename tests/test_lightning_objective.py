@@ -86,7 +86,11 @@ def test_same_seed_trains_the_same_trial() -> None:
     [
         ("epochs", 0, "epochs must be an int >= 1, got 0"),
         ("num_cells", 0, "num_cells must be an int >= 1, got 0"),
-        ("seed", -1, "seed must be an int >= 0, got -1"),
+        ("seed", -1, r"seed must be an int in \[0, 4294967295\], got -1"),
+        ("seed", 2**32, r"seed must be an int in \[0, 4294967295\], got 4294967296"),
+        ("learning_rate", float("nan"), "learning_rate must be a finite number > 0, got nan"),
+        ("weight_decay", float("inf"), "weight_decay must be a finite number >= 0, got inf"),
+        ("label_smoothing", 1.0, r"label_smoothing must be in \[0, 1\), got 1.0"),
         ("dataset", "imagenet", "dataset must be one of cifar10, digits, imagefolder:PATH; got"),
         ("val_size", 0, "val_size must be >= 1: the search's fitness is the validation"),
         ("operations", ["identity", "conv_9x9"], "operations must be a non-empty subset of"),

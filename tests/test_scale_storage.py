@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 import random
 import string
+import subprocess
 import sys
+import time
 import traceback
 import uuid
 
@@ -55,6 +57,113 @@ pytestmark = pytest.mark.usefixtures("quiet_optuna")
 def test_mask_password_hides_every_password(text: str, expected: str) -> None:
     assert mask_password(text) == expected
     assert mask_password(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The ": " after a query password is the message's, not the password's.
+        (
+            "cannot open storage mysql://u@h/db?password=hunter2: OperationalError: refused",
+            "cannot open storage mysql://u@h/db?password=***: OperationalError: refused",
+        ),
+        ("url 'mysql://u@h/db?pwd=hunter2' refused", "url 'mysql://u@h/db?pwd=***' refused"),
+        ("mysql://u@h/db?password=hun:ter2 refused", "mysql://u@h/db?password=*** refused"),
+        ("mysql://u@h/db?password=hunter2#x", "mysql://u@h/db?password=***#x"),
+    ],
+)
+def test_mask_password_masks_query_passwords_precisely(text: str, expected: str) -> None:
+    assert mask_password(text) == expected
+    assert mask_password(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg2://amoeba:SEC@RET@127.0.0.1:1/amoeba",
+        "mysql+pymysql://amoeba:S@E@C@127.0.0.1:1/amoeba",
+    ],
+)
+def test_unencoded_at_in_a_password_is_refused_before_the_driver_sees_it(url: str) -> None:
+    # The driver would cut the password at its first "@" and quote the rest as the host.
+    with pytest.raises(ValueError) as error:
+        open_storage(url)
+    message = str(error.value)
+    assert "contains '@': percent-encode it as %40" in message
+    assert "amoeba:***@127.0.0.1:1/amoeba" in message
+    for fragment in ("SEC", "RET", "S@E", "E@C"):
+        assert fragment not in message
+
+
+@pytest.mark.parametrize("database", ["notanint", "0x1", "-1", "db0"])
+def test_redis_url_with_a_database_that_is_not_an_int_is_refused(database: str) -> None:
+    # redis-py would silently use database 0.
+    with pytest.raises(ValueError, match=r"the Redis database in .* must be an int >= 0"):
+        open_storage(f"redis://127.0.0.1:6379/{database}")
+
+
+def test_existing_storage_problem_names_files_that_are_not_there(tmp_path: Path) -> None:
+    from optuna_amoeba._storage import existing_storage_problem
+
+    missing = tmp_path / "missing.db"
+    assert existing_storage_problem(f"sqlite:///{missing}") == f"no SQLite database at {missing}"
+    assert existing_storage_problem(f"journal://{missing}") == f"no journal file at {missing}"
+    assert existing_storage_problem("sqlite:///:memory:") is None
+    assert existing_storage_problem("postgresql://u@h/db") is None
+    assert not missing.exists()
+    missing.write_text("")
+    assert existing_storage_problem(f"sqlite:///{missing}") is None
+
+
+_SIMULTANEOUS_START = """
+import sys, time
+from optuna_amoeba import open_storage
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+open_storage(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["postgresql", "mysql"])
+def test_workers_started_together_on_an_empty_database_all_open_it(server: str) -> None:
+    import sqlalchemy
+
+    variable = {"postgresql": "AMOEBA_TEST_POSTGRES_URL", "mysql": "AMOEBA_TEST_MYSQL_URL"}[server]
+    base = os.environ.get(variable)
+    if not base:
+        pytest.skip(f"{variable} is not set: no {server} server to test against")
+    if server == "mysql":
+        pytest.importorskip("pymysql", reason="the MySQL driver pymysql is not installed")
+    # A fresh database each run: the race is in creating Optuna's tables.
+    name = f"amoeba_race_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    url = sqlalchemy.engine.make_url(base).set(database=name).render_as_string(False)
+    root = str(Path(__file__).resolve().parents[1])
+    environment = {**os.environ, "PYTHONPATH": root}
+    try:
+        start = time.time() + 3.0  # every interpreter is up by then
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _SIMULTANEOUS_START, url, str(start)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=environment,
+            )
+            for _ in range(4)
+        ]
+        results = [(worker.wait(timeout=120), worker.stderr.read()) for worker in workers]
+        assert [code for code, _ in results] == [0, 0, 0, 0], [err for _, err in results]
+        storage = RDBStorage(url)
+        assert storage.get_all_studies() == []
+        storage.engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f"DROP DATABASE {name}"))
+        admin.dispose()
 
 
 def test_mask_password_hides_random_passwords() -> None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+import os
+from pathlib import Path
+import signal
 from typing import TYPE_CHECKING
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import DATASETS
 from optuna_amoeba import mask_password
+from optuna_amoeba._checks import check_float
+from optuna_amoeba._storage import existing_storage_problem
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NASNET_A
@@ -26,6 +33,51 @@ PUBLISHED_GENOTYPES = {"amoebanet_a": AMOEBANET_A, "nasnet_a": NASNET_A}
 
 class UsageError(Exception):
     """Bad input: reported as one line on stderr with exit code 2."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: reported as one line on stderr (``interrupted; <the message>``),
+    exit code 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signal_number: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
+MAX_SEED = 2**32 - 1
+"""The largest ``--seed``: the seeds drawn from it are taken modulo 2**32 (numpy's and
+Lightning's range), so a search's seed plus its trial numbers never runs out of range."""
+
+
+def finite_float(text: str) -> float:
+    """An argparse ``type``: a finite number (``nan`` and ``inf`` refused)."""
+    try:
+        return check_float("value", float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}") from None
+
+
+def seed_value(text: str) -> int:
+    """An argparse ``type``: a seed, an int in [0, :data:`MAX_SEED`]."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an int in [0, {MAX_SEED}], got {text!r}")
+    return number
+
+
+def check_output_dir(path: str, option: str) -> None:
+    """Refuse ``path`` when it or the folder it would be made in cannot be written to;
+    creates nothing."""
+    target = Path(path).expanduser().absolute()
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    if not existing.is_dir():
+        where = "" if existing == target else f" ({existing} is a file)"
+        raise UsageError(f"{option} {path} cannot be a folder{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: no permission to write in {existing}")
 
 
 _SIZE_OPTIONS = {
@@ -45,7 +97,9 @@ def add_size_arguments(
     for name, (kind, text) in _SIZE_OPTIONS.items():
         per_dataset = ", ".join(f"{values[name]} for {key}" for key, values in defaults.items())
         parser.add_argument(
-            "--" + name.replace("_", "-"), type=kind, help=f"{text} (default: {per_dataset})"
+            "--" + name.replace("_", "-"),
+            type=finite_float if kind is float else kind,
+            help=f"{text} (default: {per_dataset})",
         )
 
 
@@ -83,8 +137,27 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_storage_arguments(parser: argparse.ArgumentParser, study_name_help: str) -> None:
+    """``--storage`` and ``--study-name``, the same for every command."""
+    parser.add_argument(
+        "--storage",
+        default="sqlite:///amoeba.db",
+        help="any Optuna storage URL: sqlite:///f.db, postgresql://..., mysql+pymysql://..., "
+        "journal:///path.log, redis://host:port/0 (default: %(default)s)",
+    )
+    parser.add_argument("--study-name", help=study_name_help)
+
+
 def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--compile`` and ``--deterministic``."""
+    """``--accelerator``, ``--limit-train-batches``, ``--compile`` and ``--deterministic``."""
+    parser.add_argument(
+        "--accelerator",
+        default="auto",
+        help="Lightning accelerator: auto, cpu, cuda, mps... (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--limit-train-batches", type=int, help="training batches per epoch, for quick runs"
+    )
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -123,6 +196,32 @@ def apply_dataset_defaults(
         )
 
 
+def check_hardware(accelerator: str, precision: str | None = None, devices: int | str = 1) -> None:
+    """Refuse an ``--accelerator``, ``--precision`` or ``--devices`` Lightning cannot use on
+    this machine, before any I/O (Lightning would fail each trial with a traceback)."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    import lightning.pytorch as pl
+
+    from lightning_modules.objective import quiet_lightning
+    from lightning_modules.objective import trainer_settings
+
+    try:
+        with quiet_lightning():
+            pl.Trainer(
+                devices=devices,
+                logger=False,
+                enable_checkpointing=False,
+                **trainer_settings(
+                    accelerator=accelerator, precision=precision, deterministic=False
+                ),
+            )
+    except (ValueError, MisconfigurationException) as error:
+        given = f"--accelerator {accelerator}"
+        if precision is not None:
+            given += f", --precision {precision}"
+        raise UsageError(f"{given} and --devices {devices} cannot run here: {error}") from None
+
+
 def check_int(args: argparse.Namespace, name: str, low: int) -> None:
     value = getattr(args, name)
     if value is not None and value < low:
@@ -139,23 +238,30 @@ def open_storage(url: str, heartbeat: int | None = None) -> BaseStorage:
         raise UsageError(mask_password(str(error))) from None
 
 
+def open_existing_storage(url: str) -> BaseStorage:
+    """The storage of an existing study: a SQLite or journal file that is not there is
+    refused, not created empty."""
+    problem = existing_storage_problem(url)
+    if problem is not None:
+        raise UsageError(f"{problem}; run optuna-amoeba search first, or fix --storage")
+    return open_storage(url)
+
+
 def load_study(storage: BaseStorage, study_name: str | None, url: str) -> optuna.Study:
     """An existing study; with no name, the storage's only study."""
-    try:
-        return optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
-        where = mask_password(url)
-        if study_name is None:
-            listed = ", ".join(sorted(names)) if names else "none"
-            raise UsageError(
-                f"{where} holds {len(names)} studies ({listed}); name one with --study-name"
-            ) from None
+    names = sorted(study.study_name for study in storage.get_all_studies())
+    where = mask_password(url)
+    if study_name is None and len(names) != 1:
+        listed = ", ".join(names) if names else "none"
         raise UsageError(
-            f"no study named {study_name!r} in {where} "
-            f"(studies there: {', '.join(sorted(names)) or 'none'})"
-        ) from None
-    except ValueError as error:
+            f"{where} holds {len(names)} studies ({listed}); name one with --study-name"
+        )
+    if study_name is not None and study_name not in names:
+        listed = ", ".join(names) or "none"
+        raise UsageError(f"no study named {study_name!r} in {where} (studies there: {listed})")
+    try:
+        return optuna.load_study(study_name=study_name or names[0], storage=storage)
+    except (KeyError, ValueError) as error:  # deleted by another process meanwhile
         raise UsageError(mask_password(str(error))) from None
 
 
@@ -165,6 +271,21 @@ def trial_genotype(trial: optuna.trial.FrozenTrial) -> Genotype:
     if isinstance(text, str):
         return Genotype.parse(text)
     return Genotype.from_params(dict(trial.params))
+
+
+def nasnet_genotypes(study: optuna.Study, trials: Iterable[FrozenTrial]) -> dict[int, Genotype]:
+    """Each trial's genotype by trial number, or a :class:`UsageError` naming the first trial
+    that holds none (a study not made by ``optuna-amoeba search``, or a damaged one)."""
+    genotypes = {}
+    for trial in trials:
+        try:
+            genotypes[trial.number] = trial_genotype(trial)
+        except ValueError as error:
+            raise UsageError(
+                f"trial {trial.number} of study {study.study_name!r} holds no NASNet "
+                f"genotype ({error}); optuna-amoeba reads studies made by its search only"
+            ) from None
+    return genotypes
 
 
 def resolve_genotype(text: str) -> Genotype:
@@ -217,4 +338,11 @@ def prepare_data(
         raise UsageError(
             f"cannot load {dataset}{where}: {type(error).__name__}: {reason}"
         ) from None
+    training_images = datamodule.split_sizes().get("train", 0)
+    if batch_size > training_images:
+        # Incomplete batches are dropped: an epoch would train on nothing.
+        raise UsageError(
+            f"--batch-size must be at most the {training_images} training images of "
+            f"{dataset}, got {batch_size}"
+        )
     return datamodule

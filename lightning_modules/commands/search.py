@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+import contextlib
 import functools
 import importlib.util
 import os
 from pathlib import Path
+import signal
 import sys
 import time
 from typing import Any
 from typing import TextIO
+import warnings
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -20,10 +24,18 @@ from lightning_modules.commands._common import add_cpu_threads_argument
 from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_size_arguments
+from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
+from lightning_modules.commands._common import check_output_dir
+from lightning_modules.commands._common import finite_float
+from lightning_modules.commands._common import Interrupted
+from lightning_modules.commands._common import MAX_SEED
+from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_storage
 from lightning_modules.commands._common import prepare_data
+from lightning_modules.commands._common import seed_value
 from lightning_modules.commands._common import trial_genotype
 from lightning_modules.commands._common import UsageError
 from lightning_modules.commands._pareto import ACCURACY
@@ -41,6 +53,11 @@ from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
 from optuna_amoeba import mask_password
 from optuna_amoeba import rank_by_mean
+from optuna_amoeba._storage import JOURNAL_SCHEME
+from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
+from optuna_amoeba._storage import REDIS_SCHEMES
+from optuna_amoeba._storage import retry_trial
+from optuna_amoeba._storage import storage_file
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 
 
@@ -91,15 +108,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-startup-trials 100 --no-dedup --reevaluation-probability 0 --cells 3 "
         "--filters 24 --epochs 25; any of these given explicitly overrides it",
     )
+    add_storage_arguments(parser, "(default: amoeba-<dataset>); the same name continues the study")
+    _add_study_arguments(parser)
+    _add_training_arguments(parser)
+    _add_evolution_arguments(parser)
+    _add_worker_arguments(parser)
+    add_hardware_arguments(parser)
+    add_cpu_threads_argument(parser)
     parser.add_argument(
-        "--storage",
-        default="sqlite:///amoeba.db",
-        help="any Optuna storage URL: sqlite:///f.db, postgresql://..., mysql+pymysql://..., "
-        "journal:///path.log, redis://host:port/0 (default: %(default)s)",
+        "--verbose", action="store_true", help="show Lightning's progress bars and Optuna's logs"
     )
-    parser.add_argument(
-        "--study-name", help="(default: amoeba-<dataset>); the same name continues the study"
-    )
+
+
+def _add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--n-trials`` and ``--objectives``."""
     parser.add_argument(
         "--n-trials",
         type=int,
@@ -115,6 +137,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "parameter count or FLOPs, a two-objective study whose result is a Pareto front "
         "(default: %(default)s)",
     )
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Each trial's training: sizes, optimiser, data split and augmentation."""
     add_size_arguments(parser, SEARCH_DEFAULTS)
     parser.add_argument(
         "--val-size",
@@ -123,9 +149,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "validation accuracy, never the test set's (default: 5000 for cifar10, 288 for "
         "digits, a tenth for an image folder without val/)",
     )
-    parser.add_argument("--weight-decay", type=float, default=5e-4, help="(default: %(default)s)")
     parser.add_argument(
-        "--label-smoothing", type=float, default=0.0, help="(default: %(default)s)"
+        "--weight-decay", type=finite_float, default=5e-4, help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--label-smoothing", type=finite_float, default=0.0, help="(default: %(default)s)"
     )
     parser.add_argument(
         "--cutout",
@@ -134,6 +162,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="side of the cutout square in pixels, 0 for none (the final-training recipes "
         "use 16) (default: %(default)s)",
     )
+
+
+def _add_evolution_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sampler's settings, the seed and the pruner."""
     parser.add_argument(
         "--population-size", type=int, help="P of aging evolution (default: the sampler's)"
     )
@@ -149,7 +181,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reevaluation-probability",
-        type=float,
+        type=finite_float,
         help="share of evolved trials that retrain a promising architecture to average out "
         "training noise; 0 for the paper's algorithm (default: the sampler's, 0.3)",
     )
@@ -162,9 +194,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=int,
-        help="seed of the sampler and of training; concurrent workers need distinct seeds "
-        "(or none), else they propose the same architectures",
+        type=seed_value,
+        help=f"seed of the sampler and of training, in [0, {MAX_SEED}] (a trial trains with "
+        "(seed + its number) modulo 2**32); concurrent workers need distinct seeds (or "
+        "none), else they propose the same architectures",
     )
     parser.add_argument(
         "--pruner",
@@ -174,6 +207,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "earlier trials at the same epoch, from half its epochs on, once 5 trials are "
         "complete; 'none' trains every trial fully, as the paper does (default: %(default)s)",
     )
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """A worker's heartbeat, stale trials and pictures."""
     parser.add_argument(
         "--heartbeat",
         type=int,
@@ -181,21 +218,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "whose worker died is failed after twice this and retried once",
     )
     parser.add_argument(
+        "--fail-stale",
+        action="store_true",
+        help="fail the trials an earlier run left RUNNING (Ctrl-C twice, kill -9, a crash "
+        "without --heartbeat) and queue their architectures again; only when no other "
+        "worker is running on the study, whose running trials would be failed too",
+    )
+    parser.add_argument(
         "--artifact-dir",
         default="artifacts",
         help="where cell pictures are stored as Optuna artifacts; '' for none "
         "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--accelerator", default="auto", help="Lightning accelerator (default: auto)"
-    )
-    parser.add_argument(
-        "--limit-train-batches", type=int, help="training batches per epoch, for quick runs"
-    )
-    add_hardware_arguments(parser)
-    add_cpu_threads_argument(parser)
-    parser.add_argument(
-        "--verbose", action="store_true", help="show Lightning's progress bars and Optuna's logs"
     )
 
 
@@ -345,7 +378,8 @@ def _existing_study(
     return study
 
 
-def run(args: argparse.Namespace) -> int:
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse bad options before any I/O."""
     apply_paper_settings(args)
     apply_dataset_defaults(args, SEARCH_DEFAULTS)
     if args.val_size is not None and args.val_size < 1:
@@ -370,7 +404,6 @@ def run(args: argparse.Namespace) -> int:
         ("population_size", 1),
         ("sample_size", 1),
         ("n_startup_trials", 1),
-        ("seed", 0),
         ("heartbeat", 1),
         ("limit_train_batches", 1),
         ("cpu_threads", 1),
@@ -381,7 +414,48 @@ def run(args: argparse.Namespace) -> int:
             "--learning-rate must be > 0, --weight-decay >= 0 and --label-smoothing in [0, 1), "
             f"got {args.learning_rate}, {args.weight_decay} and {args.label_smoothing}"
         )
-    _make_sampler(args, num_existing_trials=0)  # refuse bad sampler options before any I/O
+    _make_sampler(args, num_existing_trials=0)
+    if args.artifact_dir:
+        check_output_dir(args.artifact_dir, "--artifact-dir")
+    check_hardware(args.accelerator)
+
+
+def _stale_trials(study: optuna.Study, fail_stale: bool) -> None:
+    """Name the trials an earlier run left ``RUNNING``; with ``fail_stale``, fail them and
+    queue their architectures again."""
+    storage = study._storage
+    if isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval():
+        # Optuna would do it at the first trial: the trials it fails are not stale here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return
+    numbers = ", ".join(str(trial.number) for trial in running)
+    if not fail_stale:
+        print(
+            f"study {study.study_name!r} has {len(running)} trial(s) RUNNING ({numbers}): "
+            "other workers' live trials, or trials left by a run that stopped; if no other "
+            "worker is running, add --fail-stale to fail them and train their architectures "
+            "again",
+            file=sys.stderr,
+        )
+        return
+    from lightning_modules.objective import GENOTYPE_ATTR
+
+    for trial in running:
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        if trial.user_attrs.get(GENOTYPE_ATTR) is not None:
+            retry_trial(study, study._storage.get_trial(trial._trial_id))
+    print(
+        f"--fail-stale: failed {len(running)} trial(s) left RUNNING ({numbers}) and queued "
+        "their architectures again"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_arguments(args)
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=args.epochs // 2)
         if args.pruner == "median"
@@ -392,15 +466,42 @@ def run(args: argparse.Namespace) -> int:
     study_name = args.study_name or _default_study_name(args.dataset)
     config = _search_config(args)
 
+    new_file = storage_file(args.storage)
+    if new_file is not None and os.path.exists(new_file):
+        new_file = None
+    created: list[optuna.Study] = []
+    try:
+        return _search(args, study_name, config, pruner, created)
+    except (UsageError, KeyboardInterrupt):
+        # Stopped before any study was created: leave no empty database file behind (unless
+        # a worker started beside this one has just created its study there).
+        if new_file is not None and not created and os.path.exists(new_file):
+            with contextlib.suppress(UsageError):
+                if not optuna.get_all_study_names(storage=open_storage(args.storage)):
+                    os.remove(new_file)
+        raise
+
+
+def _search(
+    args: argparse.Namespace,
+    study_name: str,
+    config: dict[str, Any],
+    pruner: optuna.pruners.BasePruner,
+    created: list[optuna.Study],
+) -> int:
+    """Open the storage, load the data and run the search; a study this creates is appended
+    to ``created``."""
     storage = open_storage(args.storage, args.heartbeat)
     study = _existing_study(storage, study_name, config)
     num_existing_trials = 0
     if study is not None:
-        num_existing_trials = len(study.get_trials(deepcopy=False))
-        complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        if complete >= args.n_trials:
+        trials = study.get_trials(deepcopy=False)
+        num_existing_trials = len(trials)
+        complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
+        nasnet_genotypes(study, complete)
+        if len(complete) >= args.n_trials:
             print(
-                f"study {study_name!r} already has {complete} complete trials "
+                f"study {study_name!r} already has {len(complete)} complete trials "
                 f"(--n-trials {args.n_trials}); nothing to run"
             )
             _print_best(study, args)
@@ -420,14 +521,55 @@ def run(args: argparse.Namespace) -> int:
         cutout=args.cutout,
         image_size=args.image_size,
     )
+    from lightning_modules.commands._interrupt import InterruptGuard
 
-    if study is None:
-        study = create_study(storage, study_name, args.objectives)
-        if SEARCH_CONFIG_ATTR not in study.user_attrs:
-            study.set_user_attr(SEARCH_CONFIG_ATTR, config)
-    study.sampler = _make_sampler(args, num_existing_trials=num_existing_trials)
-    study.pruner = pruner
+    guard = InterruptGuard()
+    with guard.installed():
+        if study is None:
+            study = create_study(storage, study_name, args.objectives)
+            created.append(study)
+            if SEARCH_CONFIG_ATTR not in study.user_attrs:
+                study.set_user_attr(SEARCH_CONFIG_ATTR, config)
+        else:
+            _stale_trials(study, args.fail_stale)
+        study.sampler = _make_sampler(args, num_existing_trials=num_existing_trials)
+        study.pruner = pruner
+        objective = _objective(args, datamodule)
+        print(
+            f"searching {study_name!r} in {mask_password(args.storage)}: {args.dataset}, "
+            f"N={args.cells}, F={args.filters}, {args.epochs} epochs per trial, "
+            f"until {args.n_trials} trials are complete"
+            + (", the paper's aging evolution (P=100, S=25, no dedup)" if args.paper else ""),
+            flush=True,
+        )
+        start = time.monotonic()
+        try:
+            guard.stop_if_requested()
+            study.optimize(
+                guard.objective(objective),
+                callbacks=[
+                    optuna.study.MaxTrialsCallback(args.n_trials, states=(TrialState.COMPLETE,)),
+                    ProgressDisplay(args.n_trials),
+                    DashboardUpdater(),
+                    guard.callback,
+                ],
+                gc_after_trial=True,
+            )
+        except KeyboardInterrupt:
+            from lightning_modules.commands._interrupt import requeue_interrupted
 
+            for number in (signal.SIGINT, signal.SIGTERM):  # the clean-up is a few writes
+                signal.signal(number, signal.SIG_IGN)
+            done = requeue_interrupted(study, guard.trial_number)
+            raise Interrupted(
+                f"{done}; run the same command to continue the study", guard.signal_number
+            ) from None
+    print(f"done in {time.monotonic() - start:.0f} s")
+    _print_best(study, args)
+    return 0
+
+
+def _objective(args: argparse.Namespace, datamodule: Any) -> Callable[[optuna.Trial], Any]:
     artifact_store = None
     if args.artifact_dir:
         from optuna.artifacts import FileSystemArtifactStore
@@ -438,7 +580,7 @@ def run(args: argparse.Namespace) -> int:
     from lightning_modules.objective import make_accuracy_size_objective
     from lightning_modules.objective import make_objective
 
-    objective = (
+    objective: Callable[[optuna.Trial], Any] = (
         functools.partial(make_accuracy_size_objective, args.objectives[1])
         if len(args.objectives) > 1
         else make_objective
@@ -459,30 +601,7 @@ def run(args: argparse.Namespace) -> int:
         artifact_store=artifact_store,
         quiet=not args.verbose,
     )
-    print(
-        f"searching {study_name!r} in {mask_password(args.storage)}: {args.dataset}, "
-        f"N={args.cells}, F={args.filters}, {args.epochs} epochs per trial, "
-        f"until {args.n_trials} trials are complete"
-        + (", the paper's aging evolution (P=100, S=25, no dedup)" if args.paper else ""),
-        flush=True,
-    )
-    start = time.monotonic()
-    try:
-        study.optimize(
-            objective,
-            callbacks=[
-                optuna.study.MaxTrialsCallback(args.n_trials, states=(TrialState.COMPLETE,)),
-                ProgressDisplay(args.n_trials),
-                DashboardUpdater(),
-            ],
-            gc_after_trial=True,
-        )
-    except KeyboardInterrupt:
-        print("interrupted; run the same command to continue the study", file=sys.stderr)
-        return 130
-    print(f"done in {time.monotonic() - start:.0f} s")
-    _print_best(study, args)
-    return 0
+    return objective
 
 
 def _default_study_name(dataset: str) -> str:
@@ -512,7 +631,22 @@ def _print_best(study: optuna.Study, args: argparse.Namespace) -> None:
             f"over trials {trials} (the safer pick under training noise)"
         )
     if args.artifact_dir:
-        print(
-            "cell pictures: optuna-dashboard "
-            f"{mask_password(args.storage)} --artifact-dir {args.artifact_dir}"
+        print(dashboard_hint(args.storage, args.artifact_dir))
+
+
+def dashboard_hint(url: str, artifact_dir: str) -> str:
+    """The optuna-dashboard command that shows the study with its cell pictures.
+
+    optuna-dashboard reads a journal file from its path (``journal://`` is this package's
+    URL form, which it does not know) and a Redis journal only without a key prefix.
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    target = mask_password(url)
+    if scheme == JOURNAL_SCHEME:
+        target = url.split("://", 1)[1]
+    elif scheme in REDIS_SCHEMES and f"{REDIS_PREFIX_PARAMETER}=" in url.partition("?")[2]:
+        return (
+            "cell pictures: optuna-dashboard cannot open a Redis journal with a key prefix; "
+            f"the pictures are in {artifact_dir}"
         )
+    return f"cell pictures: optuna-dashboard {target} --artifact-dir {artifact_dir}"

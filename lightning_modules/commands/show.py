@@ -6,19 +6,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import check_int
+from lightning_modules.commands._common import check_output_dir
 from lightning_modules.commands._common import load_study
-from lightning_modules.commands._common import open_storage
-from lightning_modules.commands._common import trial_genotype
+from lightning_modules.commands._common import nasnet_genotypes
+from lightning_modules.commands._common import open_existing_storage
 from lightning_modules.commands._pareto import show_front
 from optuna_amoeba import rank_by_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", default="sqlite:///amoeba.db", help="(default: %(default)s)")
-    parser.add_argument("--study-name", help="(default: the storage's only study)")
+    add_storage_arguments(parser, "(default: the storage's only study)")
     parser.add_argument(
         "--top",
         type=int,
@@ -43,15 +45,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_int(args, "top", 1)
-    storage = open_storage(args.storage)
+    check_output_dir(args.output_dir, "--output-dir")
+    storage = open_existing_storage(args.storage)
     study = load_study(storage, args.study_name, args.storage)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    genotypes = nasnet_genotypes(study, trials)
     if len(study.directions) > 1:
         return show_front(study, Path(args.output_dir), args.formats)
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not trials:
         print(f"study {study.study_name!r} has no complete trial yet")
         return 0
-    best = sorted(trials, key=lambda trial: (-(trial.value or 0.0), trial.number))[: args.top]
+    # A study searched by optuna-amoeba maximises validation accuracy; others may minimise.
+    maximize = study.direction == StudyDirection.MAXIMIZE
+    target, short = ("validation accuracy", "val_acc") if maximize else ("value", "value")
+    sign = -1.0 if maximize else 1.0
+    best = sorted(trials, key=lambda trial: (sign * (trial.value or 0.0), trial.number))
+    best = best[: args.top]
 
     repeated = {
         number: estimate
@@ -63,18 +72,18 @@ def run(args: argparse.Namespace) -> int:
 
     output_dir = Path(args.output_dir)
     written = write_figures(
-        study, output_dir, formats=args.formats, trials=best, target_name="validation accuracy"
+        study, output_dir, formats=args.formats, trials=best, target_name=target
     )
     print(
         f"study {study.study_name!r}: {len(trials)} complete trials, "
-        f"the best {len(best)} by validation accuracy"
+        f"the best {len(best)} by {target}" + ("" if maximize else " (minimised)")
     )
     for rank, trial in enumerate(best, start=1):
-        genotype = trial_genotype(trial)
+        genotype = genotypes[trial.number]
         params = trial.user_attrs.get("params")
         flops = trial.user_attrs.get("flops")
         seconds = trial.user_attrs.get("train_seconds")
-        details = [f"val_acc={trial.value:.4f}"]
+        details = [f"{short}={trial.value:.4f}"]
         if trial.number in repeated:
             estimate = repeated[trial.number]
             details.append(

@@ -15,13 +15,20 @@ import optuna
 from lightning_modules.commands._common import add_cpu_threads_argument
 from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
+from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
+from lightning_modules.commands._common import check_output_dir
+from lightning_modules.commands._common import finite_float
+from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import load_study
-from lightning_modules.commands._common import open_storage
+from lightning_modules.commands._common import MAX_SEED
+from lightning_modules.commands._common import nasnet_genotypes
+from lightning_modules.commands._common import open_existing_storage
 from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import resolve_genotype
-from lightning_modules.commands._common import trial_genotype
+from lightning_modules.commands._common import seed_value
 from lightning_modules.commands._common import UsageError
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.export import EXPORT_FORMATS
@@ -66,8 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="train the best trial of --study-name in --storage",
     )
-    parser.add_argument("--storage", default="sqlite:///amoeba.db", help="(default: %(default)s)")
-    parser.add_argument("--study-name", help="(default: the storage's only study)")
+    add_storage_arguments(parser, "(default: the storage's only study)")
     add_dataset_arguments(parser)
     parser.add_argument(
         "--val-size",
@@ -92,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         digits = DIGITS_SIZES.get(name)
         parser.add_argument(
             "--" + name.replace("_", "-"),
-            type=kind,
+            type=finite_float if kind is float else kind,
             help=f"{text} (default: {values}"
             + (f"; {digits} for digits)" if digits is not None else ")"),
         )
@@ -112,7 +118,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "torchscript (model.torchscript.pt, torch.jit.load) or torch-export (model.pt2, "
         "torch.export.load); may be repeated",
     )
-    parser.add_argument("--accelerator", default="auto", help="(default: auto)")
     parser.add_argument(
         "--devices",
         default="auto",
@@ -121,8 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(linear scaling rule, Goyal et al. 2017) (default: auto)",
     )
     parser.add_argument("--precision", help="Lightning precision (default: bf16-mixed on GPUs)")
-    parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    parser.add_argument("--limit-train-batches", type=int, help="for quick runs")
+    parser.add_argument(
+        "--seed",
+        type=seed_value,
+        default=0,
+        help=f"seed of the data split and of training, in [0, {MAX_SEED}] (default: %(default)s)",
+    )
     add_hardware_arguments(parser)
     add_cpu_threads_argument(parser)
     parser.add_argument(
@@ -135,7 +144,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _genotype(args: argparse.Namespace) -> Genotype:
     if not args.from_study:
         return resolve_genotype(args.genotype)
-    storage = open_storage(args.storage)
+    storage = open_existing_storage(args.storage)
     study = load_study(storage, args.study_name, args.storage)
     if len(study.directions) > 1:
         raise UsageError(
@@ -147,10 +156,7 @@ def _genotype(args: argparse.Namespace) -> Genotype:
         best = study.best_trial
     except ValueError:
         raise UsageError(f"study {study.study_name!r} has no complete trial yet") from None
-    try:
-        return trial_genotype(best)
-    except ValueError as error:
-        raise UsageError(f"trial {best.number} holds no readable genotype: {error}") from None
+    return nasnet_genotypes(study, [best])[best.number]
 
 
 def _devices(text: str) -> int | str:
@@ -197,7 +203,6 @@ def _check_arguments(args: argparse.Namespace) -> None:
         ("val_size", 0),
         ("cutout", 0),
         ("image_size", 4),
-        ("seed", 0),
         ("limit_train_batches", 1),
         ("cpu_threads", 1),
     ):
@@ -230,21 +235,15 @@ def run(args: argparse.Namespace) -> int:
     apply_dataset_defaults(args, {})
     _check_arguments(args)
     devices = _devices(args.devices)
+    check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
+    check_hardware(args.accelerator, args.precision, devices)
     genotype = _genotype(args)
 
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.callbacks import TQDMProgressBar
-    from lightning.pytorch.loggers import CSVLogger
     import torch
 
-    from lightning_modules.data import ResidentImageDataModule
-    from lightning_modules.module import NASNetModule
-    from lightning_modules.network import count_parameters
-    from lightning_modules.objective import EpochLines
-    from lightning_modules.objective import MONITOR
+    from lightning_modules.objective import keyboard_interrupts
     from lightning_modules.objective import quiet_lightning
-    from lightning_modules.objective import trainer_settings
 
     if args.cpu_threads is not None:
         torch.set_num_threads(args.cpu_threads)
@@ -258,21 +257,62 @@ def run(args: argparse.Namespace) -> int:
         cutout=args.cutout,
         image_size=args.image_size,
     )
+    checkpoint_dir = Path(args.checkpoint_dir)
+    resume_from = _resume_from(checkpoint_dir, genotype, datamodule, args)
+    trainer = _build_trainer(args, devices, checkpoint_dir, datamodule.has_validation)
+    learning_rate = args.learning_rate * trainer.world_size
+    pl.seed_everything(args.seed, workers=True, verbose=False)
+    module = _build_module(args, genotype, datamodule, learning_rate)
+    if trainer.is_global_zero:
+        _print_plan(args, genotype, module, datamodule, trainer.world_size, learning_rate)
+    try:
+        with quiet_lightning(not args.verbose), keyboard_interrupts(trainer):
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True,
+            )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"run the same command to resume from {checkpoint_dir / LAST_CHECKPOINT} "
+            "(saved after each finished epoch)"
+        ) from None
+    _report(trainer, module, datamodule, checkpoint_dir, args)
+    return 0
+
+
+def _resume_from(
+    checkpoint_dir: Path, genotype: Genotype, datamodule: Any, args: argparse.Namespace
+) -> Path | None:
+    """The ``last.ckpt`` to resume from, checked to train the same model, or ``None``."""
+    last = checkpoint_dir / LAST_CHECKPOINT
+    if args.restart or not last.exists():
+        return None
     expected = {
         "genotype": str(genotype),
         "num_cells": args.cells,
         "num_filters": args.filters,
         "num_classes": datamodule.num_classes,
     }
-    checkpoint_dir = Path(args.checkpoint_dir)
-    resume_from: Path | None = checkpoint_dir / LAST_CHECKPOINT
-    if resume_from is not None and resume_from.exists() and not args.restart:
-        _check_checkpoint(resume_from, expected)
-        print(f"resuming from {resume_from}")
-    else:
-        resume_from = None
+    _check_checkpoint(last, expected)
+    print(f"resuming from {last}")
+    return last
 
-    validate = datamodule.has_validation
+
+def _build_trainer(
+    args: argparse.Namespace, devices: int | str, checkpoint_dir: Path, validate: bool
+) -> Any:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger
+
+    from lightning_modules.objective import EpochLines
+    from lightning_modules.objective import MONITOR
+    from lightning_modules.objective import quiet_lightning
+    from lightning_modules.objective import trainer_settings
+
     callbacks: list[pl.Callback] = [
         # Model selection on the validation split only; without one, the last epoch's.
         ModelCheckpoint(
@@ -288,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
     # Each refresh reads the loss back from the GPU; every step would stall it.
     callbacks.append(TQDMProgressBar(refresh_rate=20) if args.verbose else EpochLines())
     with quiet_lightning(not args.verbose):
-        trainer = pl.Trainer(
+        return pl.Trainer(
             max_epochs=args.epochs,
             devices=devices,
             **trainer_settings(
@@ -305,8 +345,14 @@ def run(args: argparse.Namespace) -> int:
             enable_model_summary=args.verbose,
             num_sanity_val_steps=0,
         )
-    learning_rate = args.learning_rate * trainer.world_size
-    pl.seed_everything(args.seed, workers=True, verbose=False)
+
+
+def _build_module(
+    args: argparse.Namespace, genotype: Genotype, datamodule: Any, learning_rate: float
+) -> Any:
+    from lightning_modules.data import ResidentImageDataModule
+    from lightning_modules.module import NASNetModule
+
     normalization: dict[str, Any] = {}
     if isinstance(datamodule, ResidentImageDataModule):
         mean, std = datamodule.mean_std()
@@ -330,29 +376,31 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.compile:
         module.network.compile()
-    if trainer.is_global_zero:
-        sizes = datamodule.split_sizes()
+    return module
+
+
+def _print_plan(
+    args: argparse.Namespace,
+    genotype: Genotype,
+    module: Any,
+    datamodule: Any,
+    world_size: int,
+    learning_rate: float,
+) -> None:
+    from lightning_modules.network import count_parameters
+
+    sizes = datamodule.split_sizes()
+    print(
+        f"training {genotype}\nN={args.cells}, F={args.filters}: "
+        f"{count_parameters(module.network):,} parameters (auxiliary head excluded), "
+        f"{args.epochs} epochs, recipe {args.recipe}; images: "
+        + ", ".join(f"{count:,} {split}" for split, count in sizes.items())
+    )
+    if world_size > 1:
         print(
-            f"training {genotype}\nN={args.cells}, F={args.filters}: "
-            f"{count_parameters(module.network):,} parameters (auxiliary head excluded), "
-            f"{args.epochs} epochs, recipe {args.recipe}; images: "
-            + ", ".join(f"{count:,} {split}" for split, count in sizes.items())
+            f"{world_size} devices: global batch {args.batch_size * world_size}, "
+            f"learning rate {args.learning_rate} x {world_size} = {learning_rate:g}"
         )
-        if trainer.world_size > 1:
-            count = trainer.world_size
-            print(
-                f"{count} devices: global batch {args.batch_size * count}, "
-                f"learning rate {args.learning_rate} x {count} = {learning_rate:g}"
-            )
-    with quiet_lightning(not args.verbose):
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=str(resume_from) if resume_from else None,
-            weights_only=True,
-        )
-    _report(trainer, module, datamodule, checkpoint_dir, args)
-    return 0
 
 
 def _report(
@@ -364,6 +412,7 @@ def _report(
 ) -> None:
     """Evaluate the selected checkpoint once on the test split; print it beside validation;
     export it when asked."""
+    from lightning_modules.objective import keyboard_interrupts
     from lightning_modules.objective import quiet_lightning
 
     checkpoint = trainer.checkpoint_callback
@@ -375,7 +424,7 @@ def _report(
     elif not datamodule.has_validation:
         summary.append("(last epoch; no validation split)")
     if datamodule.has_test:
-        with quiet_lightning(not args.verbose):
+        with quiet_lightning(not args.verbose), keyboard_interrupts(trainer):
             results = trainer.test(
                 module, datamodule=datamodule, ckpt_path=selected, verbose=False, weights_only=True
             )

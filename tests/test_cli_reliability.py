@@ -1,0 +1,162 @@
+"""Regression tests for defects found by using ``optuna-amoeba`` as a user would: seeds at the
+top of their range, trials left RUNNING, ``show`` on a minimising study, the dashboard hint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+import pytest
+import torch
+
+from lightning_modules.cli import main
+from lightning_modules.commands.search import dashboard_hint
+from optuna_amoeba import MUTATION_KEY
+from optuna_amoeba import PARENT_KEY
+from optuna_amoeba.nasnet import AMOEBANET_A
+from optuna_amoeba.nasnet import NASNET_A
+from optuna_amoeba.nasnet import suggest_genotype
+
+
+TINY = [
+    "--dataset",
+    "digits",
+    "--epochs",
+    "1",
+    "--cells",
+    "1",
+    "--filters",
+    "4",
+    "--batch-size",
+    "32",
+    "--limit-train-batches",
+    "2",
+    "--artifact-dir",
+    "",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    verbosity = optuna.logging.get_verbosity()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(verbosity)
+
+
+def test_the_largest_seed_trains_every_trial(tmp_path: Path) -> None:
+    # Trial 1 trains with (seed + 1) modulo 2**32 = 0, not with an out-of-range seed.
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    search = ["search", *TINY, "--storage", url, "--seed", str(2**32 - 1), "--n-trials", "2"]
+    assert main(search) == 0
+    trials = optuna.load_study(study_name="amoeba-digits", storage=url).trials
+    assert [trial.state for trial in trials] == [TrialState.COMPLETE] * 2
+
+
+def _leave_a_trial_running(url: str) -> optuna.trial.FrozenTrial:
+    """What a search killed mid-trial without --heartbeat leaves behind."""
+    study = optuna.load_study(
+        study_name="amoeba-digits", storage=url, sampler=optuna.samplers.RandomSampler(0)
+    )
+    trial = study.ask()
+    genotype = suggest_genotype(trial)
+    trial.set_user_attr("genotype", str(genotype))
+    study._storage.set_trial_system_attr(trial._trial_id, MUTATION_KEY, "op")
+    study._storage.set_trial_system_attr(trial._trial_id, PARENT_KEY, 0)
+    return study.trials[trial.number]
+
+
+def test_trials_left_running_are_named_and_fail_stale_retries_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    search = ["search", *TINY, "--storage", url, "--seed", "0"]
+    assert main([*search, "--n-trials", "1"]) == 0
+    stale = _leave_a_trial_running(url)
+    capsys.readouterr()
+
+    assert main([*search, "--n-trials", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "study 'amoeba-digits' has 1 trial(s) RUNNING (1)" in err
+    assert "add --fail-stale" in err
+    study = optuna.load_study(study_name="amoeba-digits", storage=url)
+    assert study.trials[stale.number].state == TrialState.RUNNING
+
+    assert main([*search, "--n-trials", "3", "--fail-stale"]) == 0
+    out = capsys.readouterr().out
+    assert "--fail-stale: failed 1 trial(s) left RUNNING (1) and queued their architectures" in out
+    trials = optuna.load_study(study_name="amoeba-digits", storage=url).trials
+    assert trials[stale.number].state == TrialState.FAIL
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == stale.number]
+    assert len(retried) == 1
+    assert retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == stale.params
+    assert retried[0].system_attrs[MUTATION_KEY] == "op"
+    assert retried[0].system_attrs[PARENT_KEY] == 0
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_show_lists_a_minimising_study_from_its_lowest_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'errors.db'}"
+    study = optuna.create_study(study_name="errors", storage=url, direction="minimize")
+    for genotype, value in [(AMOEBANET_A, 0.3), (NASNET_A, 0.1), (AMOEBANET_A, 0.2)]:
+        study.enqueue_trial(genotype.to_params())
+        trial = study.ask()
+        suggest_genotype(trial)
+        study.tell(trial, value)
+    assert main(["show", "--storage", url, "--top", "2", "--output-dir", "cells"]) == 0
+    out = capsys.readouterr().out
+    assert "the best 2 by value (minimised)" in out
+    assert out.index("1. trial 1: value=0.1000") < out.index("2. trial 2: value=0.2000")
+    assert "trial 0:" not in out
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "sqlite:///amoeba.db",
+            "cell pictures: optuna-dashboard sqlite:///amoeba.db --artifact-dir art",
+        ),
+        (
+            "postgresql://u:secret@h/db",
+            "cell pictures: optuna-dashboard postgresql://u:***@h/db --artifact-dir art",
+        ),
+        (
+            "journal:///abs/study.log",
+            "cell pictures: optuna-dashboard /abs/study.log --artifact-dir art",
+        ),
+        ("journal://study.log", "cell pictures: optuna-dashboard study.log --artifact-dir art"),
+        (
+            "redis://127.0.0.1:6379/0",
+            "cell pictures: optuna-dashboard redis://127.0.0.1:6379/0 --artifact-dir art",
+        ),
+        (
+            "redis://127.0.0.1:6379/0?prefix=nas",
+            "cell pictures: optuna-dashboard cannot open a Redis journal with a key prefix; "
+            "the pictures are in art",
+        ),
+    ],
+)
+def test_dashboard_hint_names_what_optuna_dashboard_opens(url: str, expected: str) -> None:
+    assert dashboard_hint(url, "art") == expected
+
+
+def test_optuna_dashboard_opens_the_journal_path_the_hint_prints(tmp_path: Path) -> None:
+    from optuna_dashboard._storage_url import get_storage
+
+    from optuna_amoeba import open_storage
+
+    url = f"journal://{tmp_path / 'study.log'}"
+    optuna.create_study(study_name="s", storage=open_storage(url))
+    target = dashboard_hint(url, "art").split()[3]
+    assert [study.study_name for study in get_storage(target).get_all_studies()] == ["s"]
+    with pytest.raises(Exception, match=r"sqlalchemy\.dialects:journal"):
+        get_storage(url)  # what the hint printed before
