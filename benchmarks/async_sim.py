@@ -20,6 +20,7 @@ from typing import Any
 import warnings
 
 import optuna
+from optuna.study import StudyDirection
 
 from benchmarks.nats import EDGE_PARAMS
 from benchmarks.nats_cost import TrainingCostModel
@@ -31,7 +32,6 @@ from benchmarks.runner import sampler_dir_name
 from benchmarks.samplers import SamplerClock
 from benchmarks.samplers import SamplerSpec
 import optuna_amoeba
-from optuna_amoeba._population import params_key
 
 
 RUN_FORMAT = 1
@@ -207,7 +207,9 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
         if value > best:
             best, incumbent = value, true_value
         best_regret.append(problem.optimum - incumbent)
-    by_mean = incumbents_by_mean([params_key(c.params) for c in completions], observed, true)
+    params = [c.params for c in completions]
+    by_mean = incumbents_by_mean(params, observed, true)
+    evaluations = [(c.number, c.params, c.observed) for c in completions]
     return {
         "format": RUN_FORMAT,
         **task.config(),
@@ -217,7 +219,9 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
         "duration": _round([c.finish - c.start for c in completions]),
         "regret_best_observed": _round(best_regret),
         "regret_by_mean": _round([problem.optimum - v for v in by_mean]),
-        "distinct_architectures": len({params_key(c.params) for c in completions}),
+        "distinct_architectures": len(
+            optuna_amoeba.estimate_by_params(evaluations, StudyDirection.MAXIMIZE)
+        ),
         "wall_seconds": round(wall, 4),
         "sampler_seconds": round(clock.seconds, 4),
     }

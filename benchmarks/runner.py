@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Hashable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from concurrent.futures import as_completed
 from concurrent.futures import Future
@@ -75,15 +75,14 @@ def _round(values: Sequence[float], digits: int) -> list[float]:
 
 
 def incumbents_by_mean(
-    keys: Sequence[Hashable], observed: Sequence[float], true: Sequence[float]
+    params: Sequence[Mapping[str, Any]], observed: Sequence[float], true: Sequence[float]
 ) -> list[float]:
-    """After each evaluation, the true value of the parameter set (identified by its key)
-    that ``optuna_amoeba.recommend_by_mean`` would put first (ties: the set evaluated
-    first)."""
-    evaluations: list[tuple[int, dict[str, Hashable], float]] = []
+    """After each evaluation, the true value of the parameter set that
+    ``optuna_amoeba.recommend_by_mean`` would put first (ties: the set evaluated first)."""
+    evaluations: list[tuple[int, Mapping[str, Any], float]] = []
     chosen: list[float] = []
-    for number, (key, value) in enumerate(zip(keys, observed, strict=True)):
-        evaluations.append((number, {"key": key}, value))
+    for number, (trial_params, value) in enumerate(zip(params, observed, strict=True)):
+        evaluations.append((number, trial_params, value))
         estimates = optuna_amoeba.estimate_by_params(evaluations, StudyDirection.MAXIMIZE)
         best = optuna_amoeba.rank_estimates(estimates, StudyDirection.MAXIMIZE)[0]
         chosen.append(true[best.trial_numbers[0]])
@@ -163,8 +162,8 @@ def execute(task: RunTask) -> dict[str, Any]:
         "sampler_microseconds_per_trial": [round(1e6 * s) for s in sampler_seconds],
     }
     if noisy:
-        keys = [tuple(sorted(trial.params.items())) for trial in study.trials]
-        record["mean_incumbent_true_value"] = _round(incumbents_by_mean(keys, observed, true), 6)
+        params = [trial.params for trial in study.trials]
+        record["mean_incumbent_true_value"] = _round(incumbents_by_mean(params, observed, true), 6)
     if problem.optimum is not None:
         optimum = problem.optimum
         record["true_regret"] = _round([optimum - v for v in incumbent_true], 6)

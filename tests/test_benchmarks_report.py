@@ -95,10 +95,10 @@ def test_incumbent_by_mean_follows_the_recommended_pessimistic_mean() -> None:
     # counts as 1.5 - 4.95/sqrt(2) = -2.0, above b's single 2.0 - 4.95 and, once "c" ties "b"
     # (the earlier set stays), above c's too. c's second draw (3.0) pools the noise to 3.54:
     # c at 2.5 - 3.54/sqrt(2) = 0.0 passes a at 1.5 - 2.5 = -1.0.
-    keys = ["a", "b", "a", "c", "c"]
+    params = [{"arch": name} for name in ["a", "b", "a", "c", "c"]]
     observed = [5.0, 2.0, -2.0, 2.0, 3.0]
     true = [1.0, 2.5, 1.0, 2.2, 2.2]
-    assert incumbents_by_mean(keys, observed, true) == [1.0, 1.0, 1.0, 1.0, 2.2]
+    assert incumbents_by_mean(params, observed, true) == [1.0, 1.0, 1.0, 1.0, 2.2]
 
 
 def test_plot_is_written(tmp_path: Path) -> None:
