@@ -200,7 +200,9 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
                 mine <= cells[other][str(k)]["mean_regret"][str(f)] for other in tpe_labels
             )
     return {
-        "incumbent": "best mean over repeats" if comparison.noisy else "best observed value",
+        "incumbent": "recommend_by_mean (best mean minus one pooled standard error)"
+        if comparison.noisy
+        else "best observed value",
         "target": target,
         "checkpoints": fractions,
         "workers": comparison.workers,

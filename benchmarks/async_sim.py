@@ -178,7 +178,7 @@ def _round(values: list[float], digits: int = 6) -> list[float]:
 def execute_async(task: AsyncTask) -> dict[str, Any]:
     """Simulate ``task`` and return its record: per completed trial (in completion order)
     its finish time and the regret of the incumbent after it, by best observed value and
-    by best mean over repeated parameter sets."""
+    by the parameter set ``optuna_amoeba.recommend_by_mean`` would put first."""
     if task.problem.name not in ("nats", "nats-noisy"):
         raise ValueError(f"problem must be nats or nats-noisy, got {task.problem.name!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -18,8 +18,8 @@ seeded per run, and the time unit one average training (the mean over the space)
 The cluster's budget is ``--trainings`` average trainings whatever K: K workers run for
 ``trainings / K`` time units, then start nothing more. Regret at time t is the table's
 optimum minus the true accuracy of the incumbent among the trials completed by t: the best
-observed value for exact evaluations, the parameter set with the best mean over its
-evaluations when ``--noise-sigma`` is given (as ``optuna_amoeba.rank_by_mean`` ranks).
+observed value for exact evaluations, the parameter set ``optuna_amoeba.recommend_by_mean``
+puts first when ``--noise-sigma`` is given (best mean minus one pooled standard error).
 
 Each run is saved under ``OUT/runs/``; runs already saved with the same settings are reused.
 Writes ``OUT/README.md``, ``OUT/summary.json``, ``OUT/meta.json``, ``OUT/regret_time.png``

@@ -48,7 +48,7 @@ class Comparison:
     regret: dict[str, np.ndarray]  # label -> (seeds, n_trials)
     # Noisy problems: regret of the truly best trial evaluated so far, whichever the incumbent.
     evaluated_regret: dict[str, np.ndarray] | None
-    # Noisy problems: regret of the parameter set with the best mean observed value so far.
+    # Noisy problems: regret of the parameter set recommend_by_mean puts first so far.
     by_mean_regret: dict[str, np.ndarray] | None
     wall_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
     sampler_per_trial: dict[str, np.ndarray]  # label -> (seeds,)
