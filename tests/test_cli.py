@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 import subprocess
 import sys
 
+from cli_support import TINY
 import optuna
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
@@ -18,31 +18,7 @@ from optuna_amoeba.nasnet import NASNET_A
 from optuna_amoeba.nasnet import search_space
 
 
-TINY = [
-    "--dataset",
-    "digits",
-    "--epochs",
-    "1",
-    "--cells",
-    "1",
-    "--filters",
-    "4",
-    "--batch-size",
-    "32",
-    "--limit-train-batches",
-    "2",
-]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    verbosity = optuna.logging.get_verbosity()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(verbosity)
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 def _studies(url: str) -> list[str]:
