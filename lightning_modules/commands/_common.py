@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import DATASETS
 from optuna_amoeba import mask_password
+from optuna_amoeba import MeanEstimate
 from optuna_amoeba._checks import check_float
 from optuna_amoeba._storage import existing_storage_problem
 from optuna_amoeba.nasnet import AMOEBANET_A
@@ -286,6 +287,24 @@ def nasnet_genotypes(study: optuna.Study, trials: Iterable[FrozenTrial]) -> dict
                 f"genotype ({error}); optuna-amoeba reads studies made by its search only"
             ) from None
     return genotypes
+
+
+def describe_estimate(estimate: MeanEstimate, metric: str) -> str:
+    """One architecture's measurements: ``trial 3: val_acc=0.9600`` for one training,
+    ``trials 1, 3: val_acc mean 0.9550 ± 0.0050 over 2 trainings`` for several, and then
+    ``, pessimistic mean 0.9265`` (the value ``recommend_by_mean`` ranks by) once the study's
+    repeats make it differ from the mean."""
+    if estimate.count == 1:
+        text = f"trial {estimate.trial_numbers[0]}: {metric}={estimate.mean:.4f}"
+    else:
+        numbers = ", ".join(str(number) for number in estimate.trial_numbers)
+        text = (
+            f"trials {numbers}: {metric} mean {estimate.mean:.4f} ± {estimate.std_error:.4f} "
+            f"over {estimate.count} trainings"
+        )
+    if estimate.pessimistic_mean != estimate.mean:
+        text += f", pessimistic mean {estimate.pessimistic_mean:.4f}"
+    return text
 
 
 def resolve_genotype(text: str) -> Genotype:
