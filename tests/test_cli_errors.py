@@ -131,6 +131,7 @@ ROWS: list[Row] = [
         )
     ),
     _search("--learning-rate 0", "--learning-rate must be > 0"),
+    _search("--cpu-threads 100000", "--cpu-threads must be an int in [1, "),
     _search(
         "--seed 4294967296", "argument --seed: must be an int in [0, 4294967295], got '4294967296'"
     ),
@@ -214,6 +215,7 @@ ROWS: list[Row] = [
     _train("--drop-path-keep-prob 0", "--drop-path-keep-prob must be in (0, 1], got 0.0"),
     _train("--gradient-clip -1", "--auxiliary-weight and --gradient-clip must be >= 0"),
     _train("--seed 4294967296", "argument --seed: must be an int in [0, 4294967295]"),
+    _train("--cpu-threads 0", "--cpu-threads must be an int in [1, "),
     _train("--checkpoint-dir {file}", "--checkpoint-dir {file} cannot be a folder"),
     (
         ["train", "--genotype", "amoebanet_a", *TINY, "--checkpoint-dir", "{foreign}"],

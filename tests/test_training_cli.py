@@ -296,3 +296,21 @@ def test_bad_training_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and message in err
     if (tmp_path / "bad.db").exists():
         assert optuna.get_all_study_summaries(url) == []
+
+
+@pytest.mark.parametrize("command", [["search", *TINY], ["train", "--genotype", "nasnet_a"]])
+def test_cpu_threads_are_refused_beyond_the_machines_cpus(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from lightning_modules.commands._common import check_cpu_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert main([*command, "--cpu-threads", "100000"]) == 2
+    assert capsys.readouterr().err == (
+        f"optuna-amoeba {command[0]}: error: --cpu-threads must be an int in [1, 4], "
+        "got 100000 (this machine has 4 CPUs)\n"
+    )
+    assert not Path("amoeba.db").exists() and not Path("checkpoints").exists()
+    check_cpu_threads(argparse.Namespace(cpu_threads=4))

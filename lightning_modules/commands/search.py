@@ -26,6 +26,7 @@ from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_size_arguments
 from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_cpu_threads
 from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
@@ -407,9 +408,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         ("n_startup_trials", 1),
         ("heartbeat", 1),
         ("limit_train_batches", 1),
-        ("cpu_threads", 1),
     ):
         check_int(args, name, low)
+    check_cpu_threads(args)
     if args.learning_rate <= 0 or args.weight_decay < 0 or not 0 <= args.label_smoothing < 1:
         raise UsageError(
             "--learning-rate must be > 0, --weight-decay >= 0 and --label-smoothing in [0, 1), "

@@ -17,6 +17,7 @@ from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_cpu_threads
 from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
@@ -206,9 +207,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         ("cutout", 0),
         ("image_size", 4),
         ("limit_train_batches", 1),
-        ("cpu_threads", 1),
     ):
         check_int(args, name, low)
+    check_cpu_threads(args)
     if not 0 < args.drop_path_keep_prob <= 1:
         raise UsageError(
             f"--drop-path-keep-prob must be in (0, 1], got {args.drop_path_keep_prob}"
