@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, summary in (
         ("search", search, "run or continue an architecture search (an Optuna study)"),
         ("train", train, "train one architecture at full size"),
-        ("show", show, "list a study's best trials (or Pareto front) and draw their cells"),
+        ("show", show, "list a study's best architectures (or Pareto front), draw their cells"),
     ):
         command = commands.add_parser(name, help=summary, description=summary)
         module.add_arguments(command)

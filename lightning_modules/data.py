@@ -720,6 +720,19 @@ class DigitsDataModule(ImageDataModule):
         return DataLoader(self._splits["test"], batch_size=self.eval_batch_size)
 
 
+def check_batch_size(name: str, batch_size: int, datamodule: ImageDataModule, data: str) -> None:
+    """Refuse a training batch larger than ``datamodule``'s training split (after ``setup``):
+    incomplete training batches are dropped, so every epoch would train on nothing. The
+    ``ValueError`` names the argument ``name``, the training images of ``data`` and the value.
+    """
+    training_images = datamodule.split_sizes().get("train", 0)
+    if batch_size > training_images:
+        raise ValueError(
+            f"{name} must be at most the {training_images} training images of {data}, "
+            f"got {batch_size}"
+        )
+
+
 def make_datamodule(
     dataset: str,
     *,

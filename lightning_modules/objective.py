@@ -20,6 +20,7 @@ import warnings
 import lightning.pytorch as pl
 import optuna
 
+from lightning_modules.data import check_batch_size
 from lightning_modules.data import ImageDataModule
 from lightning_modules.data import make_datamodule
 from optuna_amoeba._checks import check_float
@@ -199,6 +200,9 @@ def make_objective(
     id); return the final validation accuracy (maximise). The test split is never used: the
     fitness of a search is measured on held-out training images, never on the test set.
 
+    The data is loaded (CIFAR-10 downloaded) here, before any trial, and bad arguments raise
+    ``ValueError`` here too, naming the argument, what is allowed and the value.
+
     Args:
         dataset: ``"cifar10"``, ``"digits"``, ``"imagefolder:PATH"`` or a ready data module
             (kept across trials) with a validation split.
@@ -209,8 +213,8 @@ def make_objective(
         num_blocks: Blocks per cell (paper: 5).
         operations: The operation choices, a subset of
             :data:`optuna_amoeba.nasnet.OPERATIONS`.
-        batch_size: Training batch size of a data module built here (a ready data module
-            keeps its own).
+        batch_size: Training batch size of a data module built here, at most its training
+            images (a ready data module keeps its own).
         learning_rate: Initial SGD learning rate (cosine decay to 0).
         weight_decay: L2 weight decay.
         label_smoothing: Label smoothing of the training loss.
@@ -262,10 +266,16 @@ def make_objective(
         )
     else:
         datamodule = dataset
+    # The network's sizes need the data (an image folder's classes), and a batch larger than
+    # the training split would fail every trial: both are known once the data is set up.
+    with quiet_lightning(quiet):
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+    if isinstance(dataset, str):
+        check_batch_size("batch_size", batch_size, datamodule, dataset)
     hardware = trainer_settings(
         accelerator=accelerator, precision=precision, deterministic=deterministic
     )
-    prepared: list[bool] = []
 
     def objective(trial: optuna.Trial) -> float:
         from lightning_modules.module import NASNetModule
@@ -279,10 +289,6 @@ def make_objective(
             trial.set_user_attr(CELL_PICTURE_ATTR, artifact_id)
 
         with quiet_lightning(quiet):
-            if not prepared:  # the network's sizes need the data (an image folder's classes)
-                datamodule.prepare_data()
-                datamodule.setup("fit")
-                prepared.append(True)
             if seed is not None:
                 trial_seed = (seed + trial.number) % SEED_LIMIT
                 pl.seed_everything(trial_seed, workers=True, verbose=False)

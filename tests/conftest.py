@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+import signal
 import warnings
 
 import optuna
@@ -19,6 +21,23 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def isolated_cli(
+    one_torch_thread: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[None]:
+    """Run in ``tmp_path`` on one torch thread, and undo what the commands change for the whole
+    process: optuna's verbosity, torch's deterministic algorithms and the Ctrl-C handler."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    verbosity = optuna.logging.get_verbosity()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    yield
+    optuna.logging.set_verbosity(verbosity)
+    torch.use_deterministic_algorithms(deterministic)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 import subprocess
 import sys
 
+from cli_support import TINY
 import optuna
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
@@ -18,31 +18,7 @@ from optuna_amoeba.nasnet import NASNET_A
 from optuna_amoeba.nasnet import search_space
 
 
-TINY = [
-    "--dataset",
-    "digits",
-    "--epochs",
-    "1",
-    "--cells",
-    "1",
-    "--filters",
-    "4",
-    "--batch-size",
-    "32",
-    "--limit-train-batches",
-    "2",
-]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    verbosity = optuna.logging.get_verbosity()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(verbosity)
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 def _studies(url: str) -> list[str]:
@@ -59,7 +35,7 @@ def test_search_runs_continues_and_shows(
     out = capsys.readouterr().out
     assert "[1/2 complete, 0 pruned]  trial 0 complete  val_acc=" in out
     assert "[2/2 complete, 0 pruned]  trial 1 complete" in out
-    assert "best genotype: normal: " in out
+    assert "recommended genotype: normal: " in out
 
     study = optuna.load_study(study_name="s", storage=url)
     assert [t.number for t in study.trials] == [0, 1]
@@ -181,33 +157,60 @@ def test_search_refuses_a_study_that_minimises(
     assert optuna.load_study(study_name="loss", storage=url).trials == []
 
 
-def test_summaries_add_the_mean_of_repeated_trainings(
+def test_search_show_and_train_name_the_architecture_recommend_by_mean_ranks_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import argparse
 
+    from lightning_modules.commands import train
     from lightning_modules.commands.search import _print_best
     from optuna_amoeba import nasnet
 
-    study = optuna.create_study(direction="maximize")
+    url = f"sqlite:///{tmp_path / 'repeats.db'}"
+    study = optuna.create_study(study_name="repeats", storage=url, direction="maximize")
+    study.sampler = optuna.samplers.RandomSampler(seed=0)
     amoeba, nasnet_a = nasnet.AMOEBANET_A.to_params(), nasnet.NASNET_A.to_params()
-    for params, value in [(amoeba, 0.99), (nasnet_a, 0.96), (amoeba, 0.91), (nasnet_a, 0.95)]:
-        study.enqueue_trial(params)
+    # AmoebaNet-A has the single best training (trial 0) and the best plain mean of the
+    # repeated architectures (0.96), but over two noisy trainings; NASNet-A's four trainings
+    # give the best mean less one pooled standard error; trial 1, a random architecture
+    # trained once, is pulled down by the whole standard error.
+    for params, value in [(amoeba, 0.99), (None, 0.965), (nasnet_a, 0.958), (amoeba, 0.93)]:
+        if params is not None:
+            study.enqueue_trial(params)
         trial = study.ask()
         nasnet.suggest_genotype(trial)
         study.tell(trial, value)
-    args = argparse.Namespace(artifact_dir="", storage="sqlite:///unused.db")
-    _print_best(study, args)
-    out = capsys.readouterr().out
-    # Trial 0 had the single best value; NASNet-A has the best mean over its two trainings.
-    assert "best trial 0: val_acc=0.9900" in out
-    assert "best mean of repeated trainings: val_acc=0.9550 ± 0.0050 over trials 1, 3" in out
+    for _ in range(3):
+        study.enqueue_trial(nasnet_a)
+        trial = study.ask()
+        nasnet.suggest_genotype(trial)
+        study.tell(trial, 0.958)
+    assert study.trials[1].params not in (amoeba, nasnet_a)
 
-    url = f"sqlite:///{tmp_path / 'repeats.db'}"
-    copy = optuna.create_study(study_name="repeats", storage=url, direction="maximize")
-    copy.add_trials(study.trials)
+    _print_best(study, argparse.Namespace(artifact_dir="", storage=url))
+    out = capsys.readouterr().out
+    assert out == (
+        "best trial 0: val_acc=0.9900 (one training; its architecture ranks below the "
+        "recommended one by pessimistic mean)\n"
+        "recommended: trials 2, 4, 5, 6: val_acc mean 0.9580 ± 0.0000 over 4 trainings, "
+        "pessimistic mean 0.9474\n"
+        f"recommended genotype: {Genotype.from_params(nasnet_a)}\n"
+    )
+
     show = ["show", "--storage", url, "--top", "2", "--output-dir", str(tmp_path / "cells")]
     assert main(show) == 0
     out = capsys.readouterr().out
-    assert "1. trial 0: val_acc=0.9900, mean 0.9500 ± 0.0400 over 2 trainings" in out
-    assert "2. trial 1: val_acc=0.9600, mean 0.9550 ± 0.0050 over 2 trainings" in out
+    assert (
+        "7 complete trials, the best 2 architectures by pessimistic mean validation accuracy "
+        "(the mean moved one pooled standard error towards worse)"
+    ) in out
+    first = "1. trials 2, 4, 5, 6: val_acc mean 0.9580 ± 0.0000 over 4 trainings, "
+    second = "2. trials 0, 3: val_acc mean 0.9600 ± 0.0300 over 2 trainings, "
+    assert first + "pessimistic mean 0.9474" in out
+    assert second + "pessimistic mean 0.9450" in out
+    assert out.index(first) < out.index(second)
+    assert "trial 1:" not in out
+    assert (tmp_path / "cells" / "trial_2_cells.png").is_file()
+
+    chosen = argparse.Namespace(from_study=True, storage=url, study_name="repeats")
+    assert train._genotype(chosen) == Genotype.from_params(nasnet_a)

@@ -4,14 +4,14 @@ never the storage's password."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 import sys
 
+from cli_support import SMALL
+from cli_support import TINY
 import optuna
 from optuna.distributions import FloatDistribution
 import pytest
-import torch
 
 from lightning_modules.cli import main
 from lightning_modules.commands.search import SEARCH_CONFIG_ATTR
@@ -19,8 +19,6 @@ from optuna_amoeba.nasnet import AMOEBANET_A
 
 
 PASSWORD = "s3cret"
-TINY = ["--dataset", "digits", "--epochs", "1", "--cells", "1", "--filters", "4"]
-TINY_TRAIN = [*TINY, "--batch-size", "32", "--limit-train-batches", "2"]
 # Unreachable servers (port 1) behind URLs with passwords, in each place a password goes.
 UNREACHABLE = [
     f"postgresql+psycopg2://amoeba:{PASSWORD}@127.0.0.1:1/amoeba",
@@ -72,207 +70,175 @@ def _files(root: Path) -> set[Path]:
     return set(root.rglob("*"))
 
 
-ROWS: list[tuple[list[str], str]] = [
+Row = tuple[list[str], str]
+
+
+def _search(options: str, error: str) -> Row:
+    """``search`` of the SMALL network with ``options`` (split at spaces), failing with
+    ``error``."""
+    return ["search", *SMALL, *options.split()], error
+
+
+def _train(options: str, error: str) -> Row:
+    """``train --genotype amoebanet_a`` with ``options`` (split at spaces), failing with
+    ``error``."""
+    return ["train", "--genotype", "amoebanet_a", *options.split()], error
+
+
+def _train_and_show(options: str, error: str) -> list[Row]:
+    """``train --from-study`` and ``show`` with ``options`` (split at spaces), both failing with
+    ``error``."""
+    return [
+        (["train", "--from-study", *options.split()], error),
+        (["show", *options.split()], error),
+    ]
+
+
+def _id(argv: list[str]) -> str:
+    """The command line, with TINY and SMALL named rather than spelled out."""
+    line = " ".join(argv)
+    return line.replace(" ".join(TINY), "TINY").replace(" ".join(SMALL), "SMALL")
+
+
+NO_CIFAR10 = ["--dataset", "cifar10", "--data-dir", "missing", "--no-download"]
+ROWS: list[Row] = [
     # search: options
     (["search", "--dataset", "mnist"], "argument --dataset: must be cifar10, digits"),
-    (["search", *TINY, "--cells", "0"], "--cells must be >= 1, got 0"),
-    (["search", *TINY, "--n-trials", "0"], "--n-trials must be >= 1, got 0"),
-    (["search", *TINY, "--val-size", "0"], "--val-size must be >= 1, got 0"),
-    (["search", *TINY, "--heartbeat", "0"], "--heartbeat must be >= 1, got 0"),
-    (["search", *TINY, "--image-size", "16"], "--image-size applies to --dataset imagefolder"),
-    (["search", *TINY, "--objectives", "speed"], "--objectives must be one of"),
-    (
-        ["search", *TINY, "--objectives", "accuracy,params", "--pruner", "median"],
-        "--pruner median needs a single objective",
+    _search("--cells 0", "--cells must be >= 1, got 0"),
+    _search("--n-trials 0", "--n-trials must be >= 1, got 0"),
+    _search("--val-size 0", "--val-size must be >= 1, got 0"),
+    _search("--heartbeat 0", "--heartbeat must be >= 1, got 0"),
+    _search("--image-size 16", "--image-size applies to --dataset imagefolder"),
+    _search("--objectives speed", "--objectives must be one of"),
+    _search(
+        "--objectives accuracy,params --pruner median", "--pruner median needs a single objective"
     ),
-    (
-        ["search", *TINY, "--population-size", "4", "--sample-size", "9"],
+    _search(
+        "--population-size 4 --sample-size 9",
         "sampler: sample_size must be an int in [1, 4], got 9",
     ),
-    (
-        ["search", *TINY, "--reevaluation-probability", "1.5"],
+    _search(
+        "--reevaluation-probability 1.5",
         "sampler: reevaluation_probability must be a probability in [0, 1], got 1.5",
     ),
-    (
-        ["search", *TINY, "--reevaluation-probability", "nan"],
-        "argument --reevaluation-probability: must be a finite number, got 'nan'",
+    *(
+        _search(f"{option} {value}", f"argument {option}: must be a finite number, got '{value}'")
+        for option, value in (
+            ("--reevaluation-probability", "nan"),
+            ("--learning-rate", "nan"),
+            ("--weight-decay", "nan"),
+            ("--label-smoothing", "inf"),
+        )
     ),
-    (
-        ["search", *TINY, "--learning-rate", "nan"],
-        "argument --learning-rate: must be a finite number, got 'nan'",
+    _search("--learning-rate 0", "--learning-rate must be > 0"),
+    _search("--cpu-threads 100000", "--cpu-threads must be an int in [1, "),
+    _search(
+        "--seed 4294967296", "argument --seed: must be an int in [0, 4294967295], got '4294967296'"
     ),
-    (["search", *TINY, "--learning-rate", "0"], "--learning-rate must be > 0"),
-    (
-        ["search", *TINY, "--weight-decay", "nan"],
-        "argument --weight-decay: must be a finite number, got 'nan'",
-    ),
-    (
-        ["search", *TINY, "--label-smoothing", "inf"],
-        "argument --label-smoothing: must be a finite number, got 'inf'",
-    ),
-    (
-        ["search", *TINY, "--seed", "4294967296"],
-        "argument --seed: must be an int in [0, 4294967295], got '4294967296'",
-    ),
-    (["search", *TINY, "--seed", "-1"], "argument --seed: must be an int in [0, 4294967295]"),
-    (["search", *TINY, "--artifact-dir", "{file}"], "--artifact-dir {file} cannot be a folder"),
-    (
-        ["search", *TINY, "--artifact-dir", "{file}/pictures"],
+    _search("--seed -1", "argument --seed: must be an int in [0, 4294967295]"),
+    _search("--artifact-dir {file}", "--artifact-dir {file} cannot be a folder"),
+    _search(
+        "--artifact-dir {file}/pictures",
         "--artifact-dir {file}/pictures cannot be a folder ({file} is a file)",
     ),
-    (
-        ["search", "--dataset", "cifar10", "--data-dir", "missing", "--no-download"],
-        "cannot load cifar10 from missing (and --no-download was given)",
-    ),
-    (
-        ["search", *TINY, "--accelerator", "bogus"],
+    (["search", *NO_CIFAR10], "cannot load cifar10 from missing (and --no-download was given)"),
+    _search(
+        "--accelerator bogus",
         "--accelerator bogus and --devices 1 cannot run here: You selected an invalid "
         "accelerator name",
     ),
     # search: a new storage file is not left behind when the data refuses
-    (
-        ["search", *TINY, "--val-size", "100000", "--storage", "sqlite:///{tmp}/new.db"],
+    _search(
+        "--val-size 100000 --storage sqlite:///{tmp}/new.db",
         "val_size must be an int in [0, 1000], got 100000",
     ),
-    (
-        ["search", *TINY, "--batch-size", "100000", "--storage", "journal://{tmp}/new.log"],
+    _search(
+        "--batch-size 100000 --storage journal://{tmp}/new.log",
         "--batch-size must be at most the 1149 training images of digits, got 100000",
     ),
     (
-        [
-            "search",
-            "--dataset",
-            "cifar10",
-            "--data-dir",
-            "missing",
-            "--no-download",
-            "--storage",
-            "sqlite:///{tmp}/new.db",
-        ],
+        ["search", *NO_CIFAR10, "--storage", "sqlite:///{tmp}/new.db"],
         "cannot load cifar10 from missing (and --no-download was given)",
     ),
     (
-        ["train", "--genotype", "nasnet_a", *TINY_TRAIN, "--batch-size", "5000"],
+        ["train", "--genotype", "nasnet_a", *TINY, "--batch-size", "5000"],
         "--batch-size must be at most the 1149 training images of digits, got 5000",
     ),
     # search: storages and studies
-    (["search", *TINY, "--storage", "nonsense"], "storage URL must be"),
-    (
-        ["search", *TINY, "--storage", "redis://127.0.0.1:6379/notanint"],
+    _search("--storage nonsense", "storage URL must be"),
+    _search(
+        "--storage redis://127.0.0.1:6379/notanint",
         "the Redis database in redis://127.0.0.1:6379/notanint must be an int >= 0",
     ),
-    (
-        ["search", *TINY, "--storage", "journal:///no/such/folder/study.log"],
-        "the directory of journal file",
-    ),
-    (
-        ["search", *TINY, "--storage", "journal://study.log", "--heartbeat", "5"],
+    _search("--storage journal:///no/such/folder/study.log", "the directory of journal file"),
+    _search(
+        "--storage journal://study.log --heartbeat 5",
         "heartbeat_interval is supported for SQLAlchemy (RDB) storages only",
     ),
-    *((["search", *TINY, "--storage", url], "cannot open storage") for url in UNREACHABLE),
-    (
-        ["search", *TINY, "--study-name", "searched"],
+    *(_search(f"--storage {url}", "cannot open storage") for url in UNREACHABLE),
+    _search(
+        "--study-name searched",
         "study 'searched' was searched with other settings: epochs 99 (now 1)",
     ),
-    (["search", *TINY, "--study-name", "loss"], "study 'loss' exists but does not maximise"),
-    (
-        ["search", *TINY, "--study-name", "pareto"],
-        "study 'pareto' exists but does not maximise one value",
+    _search("--study-name loss", "study 'loss' exists but does not maximise"),
+    _search("--study-name pareto", "study 'pareto' exists but does not maximise one value"),
+    *(
+        _search(
+            f"--study-name foreign --n-trials {n}",
+            "trial 0 of study 'foreign' holds no NASNet genotype",
+        )
+        for n in (1, 5)
     ),
-    (
-        ["search", *TINY, "--study-name", "foreign", "--n-trials", "1"],
-        "trial 0 of study 'foreign' holds no NASNet genotype",
-    ),
-    (
-        ["search", *TINY, "--study-name", "foreign", "--n-trials", "5"],
-        "trial 0 of study 'foreign' holds no NASNet genotype",
-    ),
-    (
-        ["search", *TINY, "--study-name", "broken", "--n-trials", "1"],
+    _search(
+        "--study-name broken --n-trials 1",
         "trial 0 of study 'broken' holds no NASNet genotype (cannot parse genotype 'garbage'",
     ),
     # train: options
     (["train", "--genotype", "normal: warp(h0) + identity(h1)"], "--genotype must be"),
-    (["train", "--genotype", "amoebanet_a", "--devices", "two"], "--devices must be"),
-    (["train", "--genotype", "amoebanet_a", "--devices", "0"], "--devices must be"),
-    (["train", "--genotype", "amoebanet_a", "--epochs", "0"], "--epochs must be >= 1, got 0"),
-    (
-        ["train", "--genotype", "amoebanet_a", "--accelerator", "bogus"],
-        "--accelerator bogus and --devices auto cannot run here",
-    ),
-    (
-        ["train", "--genotype", "amoebanet_a", "--precision", "bogus"],
+    _train("--devices two", "--devices must be"),
+    _train("--devices 0", "--devices must be"),
+    _train("--epochs 0", "--epochs must be >= 1, got 0"),
+    _train("--accelerator bogus", "--accelerator bogus and --devices auto cannot run here"),
+    _train(
+        "--precision bogus",
         "--accelerator auto, --precision bogus and --devices auto cannot run here: Precision "
         "'bogus' is invalid",
     ),
-    (
-        ["train", "--genotype", "amoebanet_a", "--learning-rate", "nan"],
-        "argument --learning-rate: must be a finite number, got 'nan'",
+    *(
+        _train(f"{option} {value}", f"argument {option}: must be a finite number, got '{value}'")
+        for option, value in (
+            ("--learning-rate", "nan"),
+            ("--momentum", "inf"),
+            ("--dropout", "nan"),
+        )
     ),
+    _train("--drop-path-keep-prob 0", "--drop-path-keep-prob must be in (0, 1], got 0.0"),
+    _train("--gradient-clip -1", "--auxiliary-weight and --gradient-clip must be >= 0"),
+    _train("--seed 4294967296", "argument --seed: must be an int in [0, 4294967295]"),
+    _train("--cpu-threads 0", "--cpu-threads must be an int in [1, "),
+    _train("--checkpoint-dir {file}", "--checkpoint-dir {file} cannot be a folder"),
     (
-        ["train", "--genotype", "amoebanet_a", "--momentum", "inf"],
-        "argument --momentum: must be a finite number, got 'inf'",
-    ),
-    (
-        ["train", "--genotype", "amoebanet_a", "--dropout", "nan"],
-        "argument --dropout: must be a finite number, got 'nan'",
-    ),
-    (
-        ["train", "--genotype", "amoebanet_a", "--drop-path-keep-prob", "0"],
-        "--drop-path-keep-prob must be in (0, 1], got 0.0",
-    ),
-    (
-        ["train", "--genotype", "amoebanet_a", "--gradient-clip", "-1"],
-        "--auxiliary-weight and --gradient-clip must be >= 0",
-    ),
-    (
-        ["train", "--genotype", "amoebanet_a", "--seed", "4294967296"],
-        "argument --seed: must be an int in [0, 4294967295]",
-    ),
-    (
-        ["train", "--genotype", "amoebanet_a", "--checkpoint-dir", "{file}"],
-        "--checkpoint-dir {file} cannot be a folder",
-    ),
-    (
-        ["train", "--genotype", "amoebanet_a", *TINY_TRAIN, "--checkpoint-dir", "{foreign}"],
+        ["train", "--genotype", "amoebanet_a", *TINY, "--checkpoint-dir", "{foreign}"],
         "cannot read checkpoint {foreign}/last.ckpt",
     ),
-    (["train", "--genotype", "amoebanet_a", "--from-study"], "not allowed with argument"),
+    _train("--from-study", "not allowed with argument"),
     (["train"], "one of the arguments --genotype --from-study is required"),
     # train --from-study and show: storages and studies
+    *_train_and_show("--storage sqlite:///{tmp}/missing.db", "no SQLite database at"),
+    *_train_and_show("--storage journal:///{tmp}/missing.log", "no journal file at"),
     *(
-        ([command, *extra, "--storage", "sqlite:///{tmp}/missing.db"], "no SQLite database at")
-        for command, extra in (("train", ["--from-study"]), ("show", []))
-    ),
-    *(
-        ([command, *extra, "--storage", "journal:///{tmp}/missing.log"], "no journal file at")
-        for command, extra in (("train", ["--from-study"]), ("show", []))
-    ),
-    *(
-        ([command, *extra, "--storage", url], "cannot open storage")
-        for command, extra in (("train", ["--from-study"]), ("show", []))
+        row
         for url in UNREACHABLE
+        for row in _train_and_show(f"--storage {url}", "cannot open storage")
     ),
-    *(
-        (
-            [command, *extra],
-            "holds 6 studies (broken, empty, foreign, loss, pareto, searched); name one with "
-            "--study-name",
-        )
-        for command, extra in (("train", ["--from-study"]), ("show", []))
+    *_train_and_show(
+        "",
+        "holds 6 studies (broken, empty, foreign, loss, pareto, searched); name one with "
+        "--study-name",
     ),
-    *(
-        ([command, *extra, "--study-name", "nope"], "no study named 'nope'")
-        for command, extra in (("train", ["--from-study"]), ("show", []))
-    ),
-    *(
-        ([command, *extra, "--study-name", "foreign"], "trial 0 of study 'foreign' holds no")
-        for command, extra in (("train", ["--from-study"]), ("show", []))
-    ),
-    *(
-        ([command, *extra, "--study-name", "broken"], "trial 0 of study 'broken' holds no")
-        for command, extra in (("train", ["--from-study"]), ("show", []))
-    ),
+    *_train_and_show("--study-name nope", "no study named 'nope'"),
+    *_train_and_show("--study-name foreign", "trial 0 of study 'foreign' holds no"),
+    *_train_and_show("--study-name broken", "trial 0 of study 'broken' holds no"),
     (["train", "--from-study", "--study-name", "empty"], "has no complete trial yet"),
     (["train", "--from-study", "--study-name", "pareto"], "has 2 objectives"),
     # show: options
@@ -287,24 +253,19 @@ ROWS: list[tuple[list[str], str]] = [
 
 
 @pytest.fixture
-def workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
-    monkeypatch.chdir(tmp_path)
-    threads, verbosity = torch.get_num_threads(), optuna.logging.get_verbosity()
-    torch.set_num_threads(1)
+def workspace(isolated_cli: None, tmp_path: Path) -> dict[str, str]:
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "foreign-checkpoints").mkdir()
     (tmp_path / "foreign-checkpoints" / "last.ckpt").write_text("not a checkpoint")
-    yield {
+    return {
         "tmp": str(tmp_path),
         "file": str(tmp_path / "a-file"),
         "foreign": str(tmp_path / "foreign-checkpoints"),
         "db": _studies_db(tmp_path / "amoeba.db"),
     }
-    torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(verbosity)
 
 
-@pytest.mark.parametrize(("argv", "message"), ROWS, ids=[" ".join(row[0]) for row in ROWS])
+@pytest.mark.parametrize(("argv", "message"), ROWS, ids=[_id(argv) for argv, _ in ROWS])
 def test_every_error_is_one_line_exit_2_and_changes_nothing(
     workspace: dict[str, str],
     tmp_path: Path,

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 
+from cli_support import SLOW_TINY
 import optuna
 from optuna.trial import TrialState
 import pytest
@@ -20,27 +21,6 @@ from optuna_amoeba import PARENT_KEY
 
 
 ROOT = Path(__file__).resolve().parents[1]
-# Trials of a few seconds (digits, 40 batches): a kill lands inside the second one's training.
-SLOW_TINY = [
-    "--dataset",
-    "digits",
-    "--epochs",
-    "1",
-    "--cells",
-    "1",
-    "--filters",
-    "4",
-    "--batch-size",
-    "32",
-    "--limit-train-batches",
-    "40",
-    "--artifact-dir",
-    "",
-    "--seed",
-    "0",
-    "--n-trials",
-    "3",
-]
 
 
 def _search(url: str, study_name: str, *extra: str) -> list[str]:
@@ -50,6 +30,10 @@ def _search(url: str, study_name: str, *extra: str) -> list[str]:
         "lightning_modules.cli",
         "search",
         *SLOW_TINY,
+        "--seed",
+        "0",
+        "--n-trials",
+        "3",
         "--storage",
         url,
         "--study-name",

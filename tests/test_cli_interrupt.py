@@ -3,7 +3,6 @@ RUNNING, the interrupted architecture queued again with its lineage, a rerun con
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import os
 from pathlib import Path
 import signal
@@ -12,6 +11,9 @@ import sys
 import time
 from typing import Any
 
+from cli_support import BARE_TINY
+from cli_support import SLOW_TINY
+from cli_support import TINY
 import lightning.pytorch as pl
 import optuna
 from optuna.trial import TrialState
@@ -27,36 +29,11 @@ from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import PARENT_KEY
 
 
-TINY = [
-    "--dataset",
-    "digits",
-    "--epochs",
-    "1",
-    "--cells",
-    "1",
-    "--filters",
-    "4",
-    "--batch-size",
-    "32",
-    "--limit-train-batches",
-    "2",
-    "--artifact-dir",
-    "",
-]
+pytestmark = pytest.mark.usefixtures("isolated_cli")
+
+
 # Two random trials, then evolved ones: the third trial has a parent and a mutation.
 EVOLVING = ["--population-size", "2", "--sample-size", "1", "--n-startup-trials", "2"]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    verbosity = optuna.logging.get_verbosity()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(verbosity)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _ctrl_c_at_training_start(monkeypatch: pytest.MonkeyPatch, fit_number: int) -> None:
@@ -75,7 +52,17 @@ def test_ctrl_c_in_training_fails_the_trial_requeues_it_and_a_rerun_continues(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'amoeba.db'}"
-    search = ["search", *TINY, *EVOLVING, "--storage", url, "--study-name", "s", "--seed", "0"]
+    search = [
+        "search",
+        *BARE_TINY,
+        *EVOLVING,
+        "--storage",
+        url,
+        "--study-name",
+        "s",
+        "--seed",
+        "0",
+    ]
     _ctrl_c_at_training_start(monkeypatch, fit_number=3)
     assert main([*search, "--n-trials", "4"]) == 130
     err = capsys.readouterr().err
@@ -153,7 +140,7 @@ def test_ctrl_c_in_train_exits_130_naming_the_checkpoint_to_resume_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _ctrl_c_at_training_start(monkeypatch, fit_number=1)
-    train = ["train", "--genotype", "nasnet_a", *TINY[:-2], "--checkpoint-dir", "ckpt"]
+    train = ["train", "--genotype", "nasnet_a", *TINY, "--checkpoint-dir", "ckpt"]
     assert main(train) == 130
     err = capsys.readouterr().err
     assert err == (
@@ -171,11 +158,7 @@ def test_sigint_to_a_search_process_mid_trial(tmp_path: Path) -> None:
         "-m",
         "lightning_modules.cli",
         "search",
-        *TINY[:-4],
-        "--limit-train-batches",
-        "40",
-        "--artifact-dir",
-        "",
+        *SLOW_TINY,
         "--storage",
         url,
         "--study-name",
@@ -235,7 +218,7 @@ def test_ctrl_c_before_the_search_starts_is_one_line_and_creates_no_study(
 
     monkeypatch.setattr(search, "prepare_data", interrupted_download)
     url = f"sqlite:///{tmp_path / 'amoeba.db'}"
-    assert main(["search", *TINY, "--storage", url]) == 130
+    assert main(["search", *BARE_TINY, "--storage", url]) == 130
     assert capsys.readouterr().err == "optuna-amoeba search: interrupted\n"
     assert optuna.get_all_study_summaries(url) == []
 
@@ -254,7 +237,7 @@ def test_sigterm_in_training_is_handled_as_ctrl_c_with_exit_143(
 
     monkeypatch.setattr(NASNetModule, "on_train_start", on_train_start, raising=False)
     url = f"sqlite:///{tmp_path / 'amoeba.db'}"
-    search = ["search", *TINY, "--storage", url, "--study-name", "s", "--n-trials", "3"]
+    search = ["search", *BARE_TINY, "--storage", url, "--study-name", "s", "--n-trials", "3"]
     assert main(search) == 143
     assert capsys.readouterr().err == (
         "optuna-amoeba search: stopped by SIGTERM; trial 1 failed and its architecture is "

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 import re
 import warnings
 
+from cli_support import TINY
 import optuna
 from optuna.trial import TrialState
 import pytest
-import torch
 
 from lightning_modules.cli import main
 from lightning_modules.commands.search import SEARCH_CONFIG_ATTR
@@ -18,10 +17,9 @@ from optuna_amoeba import nasnet
 from optuna_amoeba.visualization import pareto_trade_offs
 
 
-TINY = [
-    "--dataset", "digits", "--epochs", "1", "--cells", "1", "--filters", "4",
-    "--batch-size", "32", "--limit-train-batches", "2",
-]  # fmt: skip
+pytestmark = pytest.mark.usefixtures("isolated_cli")
+
+
 # The settings TINY gives, as search stores them.
 TINY_CONFIG = {
     "dataset": "digits",
@@ -32,17 +30,6 @@ TINY_CONFIG = {
     "learning_rate": 0.1,
     "blocks": nasnet.DEFAULT_NUM_BLOCKS,
 }
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    verbosity = optuna.logging.get_verbosity()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(verbosity)
 
 
 def _fake_search(url: str, objectives: list[str], values: list[tuple[float, ...]]) -> None:

@@ -99,3 +99,13 @@ def test_same_seed_trains_the_same_trial() -> None:
 def test_make_objective_rejects_bad_arguments(option: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _tiny_objective(**{option: value})
+
+
+def test_make_objective_refuses_a_batch_larger_than_the_training_images_at_once() -> None:
+    # digits: 1,797 images, less 360 for testing and 288 for validation, leave 1,149.
+    message = r"batch_size must be at most the 1149 training images of digits, got 1150"
+    with pytest.raises(ValueError, match=message):
+        _tiny_objective(dataset="digits", batch_size=1150)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(_tiny_objective(dataset="digits", batch_size=1149, epochs=1), n_trials=1)  # type: ignore[arg-type]
+    assert study.trials[0].state == TrialState.COMPLETE

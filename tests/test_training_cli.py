@@ -4,10 +4,10 @@ image folders and export."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cli_support import TINY
 import optuna
 from optuna.trial import TrialState
 import pytest
@@ -23,33 +23,7 @@ from lightning_modules.recipes import NASNET
 from lightning_modules.testing import write_image_folder
 
 
-TINY = [
-    "--dataset",
-    "digits",
-    "--epochs",
-    "1",
-    "--cells",
-    "1",
-    "--filters",
-    "4",
-    "--batch-size",
-    "32",
-    "--limit-train-batches",
-    "2",
-]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    verbosity = optuna.logging.get_verbosity()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(verbosity)
-    torch.use_deterministic_algorithms(deterministic)
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 def _search_args(*argv: str) -> argparse.Namespace:
@@ -322,3 +296,21 @@ def test_bad_training_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and message in err
     if (tmp_path / "bad.db").exists():
         assert optuna.get_all_study_summaries(url) == []
+
+
+@pytest.mark.parametrize("command", [["search", *TINY], ["train", "--genotype", "nasnet_a"]])
+def test_cpu_threads_are_refused_beyond_the_machines_cpus(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from lightning_modules.commands._common import check_cpu_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert main([*command, "--cpu-threads", "100000"]) == 2
+    assert capsys.readouterr().err == (
+        f"optuna-amoeba {command[0]}: error: --cpu-threads must be an int in [1, 4], "
+        "got 100000 (this machine has 4 CPUs)\n"
+    )
+    assert not Path("amoeba.db").exists() and not Path("checkpoints").exists()
+    check_cpu_threads(argparse.Namespace(cpu_threads=4))

@@ -15,7 +15,9 @@ from optuna.trial import FrozenTrial
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import DATASETS
 from optuna_amoeba import mask_password
+from optuna_amoeba import MeanEstimate
 from optuna_amoeba._checks import check_float
+from optuna_amoeba._checks import check_int as check_int_in_range
 from optuna_amoeba._storage import existing_storage_problem
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Genotype
@@ -176,8 +178,8 @@ def add_cpu_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cpu-threads",
         type=int,
-        help="torch CPU threads (default: 1 for digits, whose 8x8 images only lose time to "
-        "threading; torch's own default for cifar10)",
+        help="torch CPU threads, at most this machine's CPUs (default: 1 for digits, whose "
+        "8x8 images only lose time to threading; torch's own default for cifar10)",
     )
 
 
@@ -227,6 +229,18 @@ def check_int(args: argparse.Namespace, name: str, low: int) -> None:
     if value is not None and value < low:
         option = "--" + name.replace("_", "-")
         raise UsageError(f"{option} must be >= {low}, got {value}")
+
+
+def check_cpu_threads(args: argparse.Namespace) -> None:
+    """Refuse a ``--cpu-threads`` outside [1, this machine's CPU count]: threads beyond the
+    CPUs only slow training down, and very many cannot even be started."""
+    if args.cpu_threads is None:
+        return
+    cpus = os.cpu_count() or 1
+    try:
+        check_int_in_range("--cpu-threads", args.cpu_threads, 1, cpus)
+    except ValueError as error:
+        raise UsageError(f"{error} (this machine has {cpus} CPUs)") from None
 
 
 def open_storage(url: str, heartbeat: int | None = None) -> BaseStorage:
@@ -288,6 +302,24 @@ def nasnet_genotypes(study: optuna.Study, trials: Iterable[FrozenTrial]) -> dict
     return genotypes
 
 
+def describe_estimate(estimate: MeanEstimate, metric: str) -> str:
+    """One architecture's measurements: ``trial 3: val_acc=0.9600`` for one training,
+    ``trials 1, 3: val_acc mean 0.9550 ± 0.0050 over 2 trainings`` for several, and then
+    ``, pessimistic mean 0.9265`` (the value ``recommend_by_mean`` ranks by) once the study's
+    repeats make it differ from the mean."""
+    if estimate.count == 1:
+        text = f"trial {estimate.trial_numbers[0]}: {metric}={estimate.mean:.4f}"
+    else:
+        numbers = ", ".join(str(number) for number in estimate.trial_numbers)
+        text = (
+            f"trials {numbers}: {metric} mean {estimate.mean:.4f} ± {estimate.std_error:.4f} "
+            f"over {estimate.count} trainings"
+        )
+    if estimate.pessimistic_mean != estimate.mean:
+        text += f", pessimistic mean {estimate.pessimistic_mean:.4f}"
+    return text
+
+
 def resolve_genotype(text: str) -> Genotype:
     """A published genotype's name (``amoebanet_a``, ``nasnet_a``) or genotype text."""
     if text.strip().lower() in PUBLISHED_GENOTYPES:
@@ -313,6 +345,7 @@ def prepare_data(
     image_size: int | None = None,
 ) -> ImageDataModule:
     """The data module, with its data downloaded and loaded, or a :class:`UsageError`."""
+    from lightning_modules.data import check_batch_size
     from lightning_modules.data import make_datamodule
 
     try:
@@ -338,11 +371,8 @@ def prepare_data(
         raise UsageError(
             f"cannot load {dataset}{where}: {type(error).__name__}: {reason}"
         ) from None
-    training_images = datamodule.split_sizes().get("train", 0)
-    if batch_size > training_images:
-        # Incomplete batches are dropped: an epoch would train on nothing.
-        raise UsageError(
-            f"--batch-size must be at most the {training_images} training images of "
-            f"{dataset}, got {batch_size}"
-        )
+    try:
+        check_batch_size("--batch-size", batch_size, datamodule, dataset)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     return datamodule

@@ -26,9 +26,11 @@ from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_size_arguments
 from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_cpu_threads
 from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
+from lightning_modules.commands._common import describe_estimate
 from lightning_modules.commands._common import finite_float
 from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import MAX_SEED
@@ -52,7 +54,7 @@ from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
 from optuna_amoeba import mask_password
-from optuna_amoeba import rank_by_mean
+from optuna_amoeba import recommend_by_mean
 from optuna_amoeba._storage import JOURNAL_SCHEME
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
 from optuna_amoeba._storage import REDIS_SCHEMES
@@ -406,9 +408,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         ("n_startup_trials", 1),
         ("heartbeat", 1),
         ("limit_train_batches", 1),
-        ("cpu_threads", 1),
     ):
         check_int(args, name, low)
+    check_cpu_threads(args)
     if args.learning_rate <= 0 or args.weight_decay < 0 or not 0 <= args.label_smoothing < 1:
         raise UsageError(
             "--learning-rate must be > 0, --weight-decay >= 0 and --label-smoothing in [0, 1), "
@@ -614,22 +616,22 @@ def _print_best(study: optuna.Study, args: argparse.Namespace) -> None:
     if len(study.directions) > 1:
         print_trade_offs(study)
         return
-    best = _best_trial(study)
-    if best is None or best.value is None:
+    estimates = recommend_by_mean(study)
+    if not estimates:
         print("no complete trial yet")
         return
-    params = best.user_attrs.get("params")
-    size = f", {params:,} parameters" if isinstance(params, int) else ""
-    print(f"best trial {best.number}: val_acc={best.value:.4f}{size}")
-    print(f"best genotype: {trial_genotype(best)}")
-    measured = rank_by_mean(study, min_evaluations=2)
-    if measured:
-        top = measured[0]
-        trials = ", ".join(str(number) for number in top.trial_numbers)
+    recommended = estimates[0]
+    best = _best_trial(study)
+    if best is not None and best.number not in recommended.trial_numbers:
         print(
-            f"best mean of repeated trainings: val_acc={top.mean:.4f} ± {top.std_error:.4f} "
-            f"over trials {trials} (the safer pick under training noise)"
+            f"best trial {best.number}: val_acc={best.value:.4f} (one training; its "
+            "architecture ranks below the recommended one by pessimistic mean)"
         )
+    first = study.trials[recommended.trial_numbers[0]]
+    params = first.user_attrs.get("params")
+    size = f", {params:,} parameters" if isinstance(params, int) else ""
+    print(f"recommended: {describe_estimate(recommended, 'val_acc')}{size}")
+    print(f"recommended genotype: {trial_genotype(first)}")
     if args.artifact_dir:
         print(dashboard_hint(args.storage, args.artifact_dir))
 

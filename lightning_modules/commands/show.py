@@ -1,4 +1,5 @@
-"""``optuna-amoeba show``: the best trials of a search, with pictures of their cells; for a
+"""``optuna-amoeba show``: the best architectures of a search, ranked as
+``optuna_amoeba.recommend_by_mean`` ranks them, with pictures of their cells; for a
 two-objective search, its Pareto front."""
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from optuna.trial import TrialState
 from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
+from lightning_modules.commands._common import describe_estimate
 from lightning_modules.commands._common import load_study
 from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_existing_storage
 from lightning_modules.commands._pareto import show_front
-from optuna_amoeba import rank_by_mean
+from optuna_amoeba import recommend_by_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--top",
         type=int,
         default=5,
-        help="how many trials (default: %(default)s); a two-objective study lists its "
+        help="how many architectures (default: %(default)s); a two-objective study lists its "
         "whole Pareto front",
     )
     parser.add_argument(
         "--output-dir",
         default="cells",
-        help="where the pictures go: each trial's cells and lineage, the study's progress "
-        "and, for two objectives, its Pareto front (default: %(default)s)",
+        help="where the pictures go: each listed architecture's cells and lineage, the "
+        "study's progress and, for two objectives, its Pareto front (default: %(default)s)",
     )
     parser.add_argument(
         "--formats",
@@ -58,15 +60,10 @@ def run(args: argparse.Namespace) -> int:
     # A study searched by optuna-amoeba maximises validation accuracy; others may minimise.
     maximize = study.direction == StudyDirection.MAXIMIZE
     target, short = ("validation accuracy", "val_acc") if maximize else ("value", "value")
-    sign = -1.0 if maximize else 1.0
-    best = sorted(trials, key=lambda trial: (sign * (trial.value or 0.0), trial.number))
-    best = best[: args.top]
-
-    repeated = {
-        number: estimate
-        for estimate in rank_by_mean(study, min_evaluations=2)
-        for number in estimate.trial_numbers
-    }
+    ranked = recommend_by_mean(study)[: args.top]
+    by_number = {trial.number: trial for trial in trials}
+    # One picture per architecture: its first training's, whose lineage shows where it came from.
+    best = [by_number[estimate.trial_numbers[0]] for estimate in ranked]
 
     from optuna_amoeba.visualization import write_figures
 
@@ -74,29 +71,28 @@ def run(args: argparse.Namespace) -> int:
     written = write_figures(
         study, output_dir, formats=args.formats, trials=best, target_name=target
     )
+    pessimistic = any(estimate.pessimistic_mean != estimate.mean for estimate in ranked)
+    notes = [] if maximize else ["minimised"]
+    if pessimistic:
+        notes.append("the mean moved one pooled standard error towards worse")
     print(
-        f"study {study.study_name!r}: {len(trials)} complete trials, "
-        f"the best {len(best)} by {target}" + ("" if maximize else " (minimised)")
+        f"study {study.study_name!r}: {len(trials)} complete trials, the best {len(best)} "
+        f"architectures by {'pessimistic mean ' if pessimistic else ''}{target}"
+        + (f" ({'; '.join(notes)})" if notes else "")
     )
-    for rank, trial in enumerate(best, start=1):
+    for rank, (estimate, trial) in enumerate(zip(ranked, best, strict=True), start=1):
         genotype = genotypes[trial.number]
         params = trial.user_attrs.get("params")
         flops = trial.user_attrs.get("flops")
         seconds = trial.user_attrs.get("train_seconds")
-        details = [f"{short}={trial.value:.4f}"]
-        if trial.number in repeated:
-            estimate = repeated[trial.number]
-            details.append(
-                f"mean {estimate.mean:.4f} ± {estimate.std_error:.4f} over {estimate.count} "
-                "trainings of this architecture"
-            )
+        details = [describe_estimate(estimate, short)]
         if isinstance(params, int):
             details.append(f"{params:,} params")
         if isinstance(flops, int):
             details.append(f"{flops / 1e6:,.1f} MFLOPs")
         if isinstance(seconds, (int, float)):
             details.append(f"{seconds:.0f} s")
-        print(f"{rank}. trial {trial.number}: {', '.join(details)}")
+        print(f"{rank}. {', '.join(details)}")
         print(f"   {genotype}")
         cells = [str(path) for path in written if path.stem == f"trial_{trial.number}_cells"]
         print(f"   cells: {', '.join(cells)}")

@@ -17,6 +17,7 @@ from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_storage_arguments
 from lightning_modules.commands._common import apply_dataset_defaults
+from lightning_modules.commands._common import check_cpu_threads
 from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
@@ -35,6 +36,7 @@ from lightning_modules.export import EXPORT_FORMATS
 from lightning_modules.recipes import DIGITS_SIZES
 from lightning_modules.recipes import recipe_defaults
 from lightning_modules.recipes import RECIPES
+from optuna_amoeba import recommend_by_mean
 from optuna_amoeba.nasnet import Genotype
 
 
@@ -71,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--from-study",
         action="store_true",
-        help="train the best trial of --study-name in --storage",
+        help="train the architecture that the search of --study-name in --storage "
+        "recommends (the best mean less one pooled standard error, as show ranks them)",
     )
     add_storage_arguments(parser, "(default: the storage's only study)")
     add_dataset_arguments(parser)
@@ -152,11 +155,11 @@ def _genotype(args: argparse.Namespace) -> Genotype:
             "best trial: pick one from its Pareto front (optuna-amoeba show) and pass its "
             "genotype with --genotype"
         )
-    try:
-        best = study.best_trial
-    except ValueError:
-        raise UsageError(f"study {study.study_name!r} has no complete trial yet") from None
-    return nasnet_genotypes(study, [best])[best.number]
+    estimates = recommend_by_mean(study)
+    if not estimates:
+        raise UsageError(f"study {study.study_name!r} has no complete trial yet")
+    first = study.trials[estimates[0].trial_numbers[0]]
+    return nasnet_genotypes(study, [first])[first.number]
 
 
 def _devices(text: str) -> int | str:
@@ -204,9 +207,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         ("cutout", 0),
         ("image_size", 4),
         ("limit_train_batches", 1),
-        ("cpu_threads", 1),
     ):
         check_int(args, name, low)
+    check_cpu_threads(args)
     if not 0 < args.drop_path_keep_prob <= 1:
         raise UsageError(
             f"--drop-path-keep-prob must be in (0, 1], got {args.drop_path_keep_prob}"
