@@ -33,7 +33,6 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from concurrent.futures import as_completed
 from concurrent.futures import Future
-from concurrent.futures import ProcessPoolExecutor
 import json
 import math
 from pathlib import Path
@@ -53,6 +52,7 @@ from benchmarks.nats_cost import TrainingCostModel
 from benchmarks.problems import build_problem
 from benchmarks.problems import ProblemSpec
 from benchmarks.runner import load_run
+from benchmarks.runner import process_pool
 from benchmarks.runner import save_run
 from benchmarks.samplers import parse_samplers
 from benchmarks.samplers import REGISTERED
@@ -229,7 +229,7 @@ def run_tasks(tasks: Sequence[AsyncTask], out: Path, jobs: int) -> tuple[list[st
     if not pending:
         return failures, reused
     started = time.monotonic()
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
+    with process_pool(min(jobs, len(pending))) as pool:
         futures: dict[Future[dict[str, Any]], AsyncTask] = {
             pool.submit(_run_and_save, task, out): task for task in pending
         }

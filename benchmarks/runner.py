@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 import json
 import math
+import multiprocessing
 import os
 from pathlib import Path
 import re
@@ -206,6 +207,13 @@ def _run_and_save(task: RunTask, out_dir: Path) -> dict[str, Any]:
     return record
 
 
+def process_pool(jobs: int) -> ProcessPoolExecutor:
+    """The pool runs execute in: fresh interpreters (spawn), not forks. The parent may have
+    used torch's thread pool already (checking a training problem loads its data), and a
+    forked child that uses it again can hang."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
 def _format_duration(seconds: float) -> str:
     whole = max(0, round(seconds))
     hours, rest = divmod(whole, 3600)
@@ -249,7 +257,7 @@ def run_all(
     if not pending:
         return failures, reused
     started = time.monotonic()
-    with ProcessPoolExecutor(max_workers=min(jobs, len(pending))) as pool:
+    with process_pool(min(jobs, len(pending))) as pool:
         futures: dict[Future[dict[str, Any]], RunTask] = {
             pool.submit(_run_and_save, task, out_dir): task for task in pending
         }
