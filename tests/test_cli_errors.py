@@ -4,6 +4,7 @@ never the storage's password."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 import sys
 
@@ -85,6 +86,14 @@ def _train(options: str, error: str) -> Row:
     return ["train", "--genotype", "amoebanet_a", *options.split()], error
 
 
+def _not_finite(command: Callable[[str, str], Row], values: dict[str, str]) -> list[Row]:
+    """``command`` rows refusing each option's non-finite value in ``values``."""
+    return [
+        command(f"{option} {value}", f"argument {option}: must be a finite number, got '{value}'")
+        for option, value in values.items()
+    ]
+
+
 def _train_and_show(options: str, error: str) -> list[Row]:
     """``train --from-study`` and ``show`` with ``options`` (split at spaces), both failing with
     ``error``."""
@@ -121,14 +130,14 @@ ROWS: list[Row] = [
         "--reevaluation-probability 1.5",
         "sampler: reevaluation_probability must be a probability in [0, 1], got 1.5",
     ),
-    *(
-        _search(f"{option} {value}", f"argument {option}: must be a finite number, got '{value}'")
-        for option, value in (
-            ("--reevaluation-probability", "nan"),
-            ("--learning-rate", "nan"),
-            ("--weight-decay", "nan"),
-            ("--label-smoothing", "inf"),
-        )
+    *_not_finite(
+        _search,
+        {
+            "--reevaluation-probability": "nan",
+            "--learning-rate": "nan",
+            "--weight-decay": "nan",
+            "--label-smoothing": "inf",
+        },
     ),
     _search("--learning-rate 0", "--learning-rate must be > 0"),
     _search("--cpu-threads 100000", "--cpu-threads must be an int in [1, "),
@@ -204,14 +213,7 @@ ROWS: list[Row] = [
         "--accelerator auto, --precision bogus and --devices auto cannot run here: Precision "
         "'bogus' is invalid",
     ),
-    *(
-        _train(f"{option} {value}", f"argument {option}: must be a finite number, got '{value}'")
-        for option, value in (
-            ("--learning-rate", "nan"),
-            ("--momentum", "inf"),
-            ("--dropout", "nan"),
-        )
-    ),
+    *_not_finite(_train, {"--learning-rate": "nan", "--momentum": "inf", "--dropout": "nan"}),
     _train("--drop-path-keep-prob 0", "--drop-path-keep-prob must be in (0, 1], got 0.0"),
     _train("--gradient-clip -1", "--auxiliary-weight and --gradient-clip must be >= 0"),
     _train("--seed 4294967296", "argument --seed: must be an int in [0, 4294967295]"),
