@@ -24,6 +24,8 @@ from optuna.trial import TrialState
 
 from optuna_amoeba import nasnet
 from optuna_amoeba._checks import check_bool
+from optuna_amoeba._estimates import MeanEstimate
+from optuna_amoeba._estimates import recommend_by_mean
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba.visualization._cell import plot_cell
 from optuna_amoeba.visualization._history import describe_descent
@@ -150,7 +152,9 @@ def progress_figure(
     aging: bool | None = None,
 ) -> Any:
     """A plotly figure: every completed trial, the population's best and mean, and the
-    lineage of the current best trial (hover a dot for its mutation and parent)."""
+    lineage of the study's result (hover a dot for its mutation and parent): the
+    architecture :func:`~optuna_amoeba.recommend_by_mean` recommends, or with ``target`` or
+    several objectives the best trial."""
     go = _require("plotly.graph_objects")
     value_of, value_name = _value_and_name(study, target)
     size, is_aging = population_settings(study, population_size, aging)
@@ -187,8 +191,10 @@ def progress_figure(
                 name=f"population {name} (P={size}, {kind})",
             )
         )
-    best = _best_trial(study, completed, value_of)
-    if best is not None:
+    incumbent = _incumbent(study, completed, value_of, target)
+    if incumbent is not None:
+        best, estimate = incumbent
+        kind = "recommended" if estimate is not None else "best"
         steps = lineage(study, best)
         figure.add_trace(
             go.Scatter(
@@ -197,7 +203,7 @@ def progress_figure(
                 mode="lines+markers",
                 line={"color": "black", "width": 1.5},
                 marker={"symbol": "diamond", "size": 8, "color": "black"},
-                name=f"lineage of best trial {best.number}",
+                name=f"lineage of {kind} trial {best.number}",
                 text=[
                     f"{_hover(step.trial, value_of(step.trial))}<br>{step.change or 'founder'}"
                     for step in steps
@@ -206,7 +212,7 @@ def progress_figure(
             )
         )
     figure.update_layout(
-        title=f"Evolution of {study.study_name}: trials, population and best lineage",
+        title=f"Evolution of {study.study_name}: trials, population and lineage",
         xaxis_title="trial number",
         yaxis_title=value_name,
         legend={"orientation": "h", "y": -0.2},
@@ -215,34 +221,70 @@ def progress_figure(
     return figure
 
 
-def _best_trial(
-    study: optuna.Study, completed: Sequence[FrozenTrial], value_of: Target
-) -> FrozenTrial | None:
+def _incumbent(
+    study: optuna.Study,
+    completed: Sequence[FrozenTrial],
+    value_of: Target,
+    target: Target | None,
+) -> tuple[FrozenTrial, MeanEstimate | None] | None:
+    """The trial to show as the study's result, and its set's estimate when there is one.
+
+    A single-objective study without ``target`` shows the architecture
+    :func:`~optuna_amoeba.recommend_by_mean` recommends (its first evaluation, which carries
+    its lineage); otherwise the trial with the best ``value_of``."""
     if not completed:
         return None
+    if target is None and len(study.directions) == 1:
+        estimates = recommend_by_mean(study)
+        by_number = {trial.number: trial for trial in completed}
+        for estimate in estimates:
+            if estimate.trial_numbers[0] in by_number:
+                return by_number[estimate.trial_numbers[0]], estimate
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    return (max if maximize else min)(completed, key=value_of)
+    return (max if maximize else min)(completed, key=value_of), None
+
+
+def _describe(estimate: MeanEstimate, value_name: str) -> str:
+    numbers = ", ".join(str(number) for number in estimate.trial_numbers)
+    if estimate.count == 1:
+        return f"Trial **{numbers}**, {value_name} **{estimate.mean:.6g}**"
+    return (
+        f"Trials **{numbers}**, {value_name} mean **{estimate.mean:.6g}** over "
+        f"{estimate.count} evaluations, pessimistic mean {estimate.pessimistic_mean:.6g}"
+    )
 
 
 def best_note(study: optuna.Study, *, target: Target | None = None) -> str:
-    """Markdown for the study note: the current best trial, its genotype and its lineage."""
+    """Markdown for the study note: the study's result, its genotype and its lineage.
+
+    The result is the architecture :func:`~optuna_amoeba.recommend_by_mean` recommends (a
+    single-objective study without ``target``) or else the trial with the best value."""
     value_of, value_name = _value_and_name(study, target)
     completed = [
         trial
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not math.isnan(value_of(trial))
     ]
-    best = _best_trial(study, completed, value_of)
-    if best is None:
+    incumbent = _incumbent(study, completed, value_of, target)
+    if incumbent is None:
         return f"## Current best\n\nNo completed trial yet in `{study.study_name}`."
+    best, estimate = incumbent
     steps = lineage(study, best)
-    lines = [
-        "## Current best",
-        "",
-        f"Trial **{best.number}**, {value_name} **{value_of(best):.6g}** "
-        f"({len(completed)} completed trials).",
-        "",
-    ]
+    if estimate is None:
+        lines = [
+            "## Current best",
+            "",
+            f"Trial **{best.number}**, {value_name} **{value_of(best):.6g}** "
+            f"({len(completed)} completed trials).",
+        ]
+    else:
+        lines = [
+            "## Recommended architecture",
+            "",
+            f"{_describe(estimate, value_name)} ({len(completed)} completed trials; "
+            "`optuna_amoeba.recommend_by_mean` ranks by pessimistic mean).",
+        ]
+    lines.append("")
     try:
         genotype = genotype_of(best)
     except ValueError:
