@@ -1,11 +1,30 @@
 """The sampler variants tried against the early tail at σ = 0.3 (none was kept).
 
 Each variant is ``AgingEvolutionSampler`` with one rule changed, chosen by the environment
-variable ``AMOEBA_VARIANT`` (a ``_``-joined list): ``pess`` (tournaments by the pessimistic
-mean, mean minus one pooled standard error), ``fullpop`` (no re-evaluation until the
-population is full), ``ramp`` (re-evaluation probability scaled by how full the population
-is); ``base`` changes nothing. Run one variant per ``benchmarks.compare`` call (``pess``
-patches the population tracker for the whole process), from the repository root:
+variable ``AMOEBA_VARIANT`` (a ``_``-joined list); ``base`` changes nothing.
+
+Re-evaluation and tournaments (release 0.3.0's first round):
+
+- ``pess``: tournaments by the pessimistic mean, the mean minus ``AMOEBA_PESSIMISM`` (default
+  1) pooled standard errors;
+- ``shrink``: tournaments by the mean shrunk towards the population's mean, as a normal
+  posterior would (prior variance: the spread of the members' means less the pooled noise);
+- ``fullpop``: no re-evaluation until the population is full;
+- ``ramp``: re-evaluation probability scaled by how full the population is.
+
+Proposals (second round, against the local optima that hold the tail):
+
+- ``crossover``: with probability 0.5 the child takes each parameter from the tournament
+  winner or from a second, independent tournament's winner (even odds); a child equal to a
+  parent or already seen is mutated as usual;
+- ``twostep``: with probability ``AMOEBA_TWO_STEP`` (default 0.3) the parent is mutated once
+  before the usual mutation, so the child is two changes away;
+- ``guided``: the changed parameter's new value is drawn in proportion to one plus its count
+  among the best fifth of all completed trials, not uniformly (categorical spaces only; dedup
+  as the sampler's: half the retries from the parent, then walking on).
+
+Run one variant per ``benchmarks.compare`` call (``pess`` and ``shrink`` patch the population
+tracker for the whole process), from the repository root:
 
     AMOEBA_VARIANT=pess PYTHONPATH=benchmarks/results/noise_tuning:. \\
         python -m benchmarks.compare --problem nats-noisy --noise-sigma 0.3 \\
@@ -13,32 +32,66 @@ patches the population tracker for the whole process), from the repository root:
         --samplers variants:Variant --n-trials 300 --seeds 1000 --first-seed 30000 --jobs 2 \\
         --out /tmp/tune/s0.3_pess
 
-``sample_size=10`` needs no code: ``--samplers 'amoeba[sample_size=10]'``. Results in this
-folder's README.md.
+Settings any user can pass need no code: ``--samplers 'amoeba[sample_size=10]'``. Results in
+this folder's README.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import math
 import os
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from optuna_amoeba import AgingEvolutionSampler
+from optuna_amoeba._mutation import mutate
 from optuna_amoeba._population import Member
+from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._sampler import DETERMINISTIC_AFTER
+from optuna_amoeba._selection import tournament
 
 
 VARIANT = set(os.environ.get("AMOEBA_VARIANT", "base").split("_"))
+PESSIMISM = float(os.environ.get("AMOEBA_PESSIMISM", "1.0"))
+TWO_STEP = float(os.environ.get("AMOEBA_TWO_STEP", "0.3"))
+CROSSOVER = 0.5
+GUIDE_FRACTION = 0.2
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
-    """Mean minus one pooled standard error (the NATS tables maximise)."""
+    """Mean minus PESSIMISM pooled standard errors (the NATS tables maximise)."""
     observations = self.observations[member.identity]
-    return observations.estimate - self.noise_std / math.sqrt(max(observations.count, 1))
+    count = max(observations.count, 1)
+    return observations.estimate - PESSIMISM * self.noise_std / math.sqrt(count)
+
+
+def _shrunk_mean(self: PopulationTracker, member: Member) -> float:
+    """Posterior mean of a normal model: the member's mean pulled towards the population's."""
+    observations = self.observations[member.identity]
+    estimate, noise = observations.estimate, self.noise_std
+    if not math.isfinite(estimate) or noise == 0:
+        return estimate
+    means = [self.observations[other.identity].estimate for other in self.members]
+    means = [mean for mean in means if math.isfinite(mean)]
+    centre = sum(means) / len(means)
+    spread = sum((mean - centre) ** 2 for mean in means) / max(1, len(means) - 1)
+    prior_variance = max(spread - noise**2, 1e-6)
+    precision = observations.count / noise**2
+    weight = precision / (precision + 1 / prior_variance)
+    return weight * estimate + (1 - weight) * centre
 
 
 if "pess" in VARIANT:
     PopulationTracker.mean_value = _pessimistic_mean  # type: ignore[method-assign]
+if "shrink" in VARIANT:
+    PopulationTracker.mean_value = _shrunk_mean  # type: ignore[method-assign]
 
 
 class Variant(AgingEvolutionSampler):
@@ -53,3 +106,74 @@ class Variant(AgingEvolutionSampler):
             return False
         fullness = min(1.0, tracker.num_eligible / self.population_size)
         return bool(self._rng.rand() < self.reevaluation_probability * fullness)
+
+    def _mutate_without_repeats(
+        self,
+        parent: dict[str, Any],
+        search_space: dict[str, BaseDistribution],
+        tracker: PopulationTracker,
+        trials: Sequence[FrozenTrial],
+        trial_number: int,
+    ) -> tuple[dict[str, Any], str, int]:
+        running = tracker.running_keys(trials, trial_number)
+
+        def seen(params: dict[str, Any]) -> bool:
+            key = params_key(params)
+            return key in tracker.evaluated or key in running
+
+        if "guided" in VARIANT:
+            return self._guided(parent, search_space, trials, seen), "param", 1
+        if "crossover" in VARIANT and self._rng.rand() < CROSSOVER:
+            members = tracker.members
+            fitness = [tracker.mean_value(member) for member in members]
+            other = tournament(members, self.sample_size, tracker.directions, self._rng, fitness)
+            child = {
+                name: other.params[name]
+                if name in other.params and self._rng.rand() < 0.5
+                else value
+                for name, value in parent.items()
+            }
+            if child != parent and not seen(child):
+                return child, "crossover", 1
+            parent = child
+        if "twostep" in VARIANT and self._rng.rand() < TWO_STEP:
+            parent, _ = mutate(
+                parent,
+                search_space,
+                self._plan(search_space),
+                self._rng,
+                identity_probability=0.0,
+                hidden_state_probability=0.5,
+            )
+        return super()._mutate_without_repeats(parent, search_space, tracker, trials, trial_number)
+
+    def _guided(
+        self,
+        parent: dict[str, Any],
+        search_space: dict[str, BaseDistribution],
+        trials: Sequence[FrozenTrial],
+        seen: Any,
+    ) -> dict[str, Any]:
+        completed = [trial for trial in trials if trial.state == TrialState.COMPLETE]
+        completed.sort(key=lambda trial: -trial.values[0])
+        best = completed[: max(1, int(len(completed) * GUIDE_FRACTION))]
+        names = list(search_space)
+        child = dict(parent)
+        retries = 20  # the sampler's default max_dedup_retries
+        for attempt in range(retries + 1):
+            base = parent if attempt < retries // 2 else child
+            child = dict(base)
+            name = names[self._rng.randint(len(names))]
+            distribution = search_space[name]
+            assert isinstance(distribution, CategoricalDistribution)
+            choices = [choice for choice in distribution.choices if choice != base[name]]
+            weights = np.array(
+                [
+                    1.0 + sum(trial.params.get(name) == choice for trial in best)
+                    for choice in choices
+                ]
+            )
+            child[name] = choices[self._rng.choice(len(choices), p=weights / weights.sum())]
+            if not seen(child):
+                break
+        return child
