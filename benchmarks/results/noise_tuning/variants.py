@@ -19,12 +19,14 @@ Proposals (second round, against the local optima that hold the tail):
   parent or already seen is mutated as usual;
 - ``twostep``: with probability ``AMOEBA_TWO_STEP`` (default 0.3) the parent is mutated once
   before the usual mutation, so the child is two changes away;
+- ``fresh``: tournaments skip members whose every one-change neighbour has been evaluated
+  (categorical spaces; all members when every one is so exhausted);
 - ``guided``: the changed parameter's new value is drawn in proportion to one plus its count
   among the best fifth of all completed trials, not uniformly (categorical spaces only; dedup
   as the sampler's: half the retries from the parent, then walking on).
 
-Run one variant per ``benchmarks.compare`` call (``pess`` and ``shrink`` patch the population
-tracker for the whole process), from the repository root:
+Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink`` and ``fresh`` patch
+the sampler's modules for the whole process), from the repository root:
 
     AMOEBA_VARIANT=pess PYTHONPATH=benchmarks/results/noise_tuning:. \\
         python -m benchmarks.compare --problem nats-noisy --noise-sigma 0.3 \\
@@ -49,6 +51,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_amoeba import _sampler
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba._mutation import mutate
 from optuna_amoeba._population import Member
@@ -88,13 +91,53 @@ def _shrunk_mean(self: PopulationTracker, member: Member) -> float:
     return weight * estimate + (1 - weight) * centre
 
 
+_plain_tournament = tournament
+_evaluated: set[Any] = set()
+
+
+def _exhausted(member: Member) -> bool:
+    """Whether every parameter set one categorical change from ``member`` was evaluated."""
+    for name, distribution in member.distributions.items():
+        if not isinstance(distribution, CategoricalDistribution):
+            return False
+        for choice in distribution.choices:
+            if choice != member.params[name]:
+                neighbour = {**member.params, name: choice}
+                if params_key(neighbour) not in _evaluated:
+                    return False
+    return True
+
+
+def _fresh_tournament(
+    population: Sequence[Member],
+    sample_size: int,
+    directions: Sequence[Any],
+    rng: np.random.RandomState,
+    fitness: Sequence[float] | None = None,
+) -> Member:
+    keep = [index for index, member in enumerate(population) if not _exhausted(member)]
+    if keep and len(keep) < len(population):
+        population = [population[index] for index in keep]
+        if fitness is not None:
+            fitness = [fitness[index] for index in keep]
+    return _plain_tournament(population, sample_size, directions, rng, fitness)
+
+
 if "pess" in VARIANT:
     PopulationTracker.mean_value = _pessimistic_mean  # type: ignore[method-assign]
 if "shrink" in VARIANT:
     PopulationTracker.mean_value = _shrunk_mean  # type: ignore[method-assign]
+if "fresh" in VARIANT:
+    _sampler.tournament = _fresh_tournament  # type: ignore[attr-defined]
 
 
 class Variant(AgingEvolutionSampler):
+    def _refresh(self, study: Any) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
+        tracker, trials = super()._refresh(study)
+        global _evaluated
+        _evaluated = tracker.evaluated
+        return tracker, trials
+
     def _should_reevaluate(self, tracker: PopulationTracker) -> bool:
         if "fullpop" in VARIANT and tracker.num_eligible < self.population_size:
             return False
