@@ -48,3 +48,19 @@ def quiet_optuna() -> Iterator[None]:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         yield
     optuna.logging.set_verbosity(verbosity)
+
+
+@pytest.fixture
+def lucky_trial_study() -> optuna.Study:
+    """A maximised study whose best trial (2, x=0.7, one lucky 0.95) is not the set
+    ``recommend_by_mean`` keeps: x=0.2, mean 0.9 over trials 0, 3 and 5. The pooled spread of
+    the repeats (0.1635, mostly x=0.5's) puts 0.7's pessimistic mean at 0.7865, below 0.2's
+    0.9 - 0.1635 / sqrt(3) = 0.8056."""
+    study = optuna.create_study(direction="maximize")
+    x = optuna.distributions.FloatDistribution(0, 1)
+    evaluations = ((0.2, 0.89), (0.5, 0.3), (0.7, 0.95), (0.2, 0.91), (0.5, 0.7), (0.2, 0.9))
+    for params, value in evaluations:
+        study.add_trial(
+            optuna.trial.create_trial(params={"x": params}, distributions={"x": x}, value=value)
+        )
+    return study

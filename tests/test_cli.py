@@ -218,16 +218,10 @@ def test_search_show_and_train_name_the_architecture_recommend_by_mean_ranks_fir
     assert train._genotype(chosen) == Genotype.from_params(nasnet_a)
 
 
-def test_progress_line_names_the_recommended_set_not_a_lucky_trial() -> None:
-    study = optuna.create_study(direction="maximize")
-    x = optuna.distributions.FloatDistribution(0, 1)
-    # x=0.7's single lucky 0.95 is the best trial; recommend_by_mean keeps x=0.2 (mean 0.9
-    # over three) as the pooled repeat spread puts 0.7's pessimistic mean below 0.2's.
-    evaluations = ((0.2, 0.89), (0.5, 0.3), (0.7, 0.95), (0.2, 0.91), (0.5, 0.7), (0.2, 0.9))
-    for params, value in evaluations:
-        study.add_trial(
-            optuna.trial.create_trial(params={"x": params}, distributions={"x": x}, value=value)
-        )
+def test_progress_line_names_the_recommended_set_not_a_lucky_trial(
+    lucky_trial_study: optuna.Study,
+) -> None:
+    study = lucky_trial_study
     stream = io.StringIO()
     ProgressDisplay(6, stream=stream)(study, study.trials[-1])
     line = stream.getvalue()

@@ -92,6 +92,11 @@ def search(tmp_path_factory: pytest.TempPathFactory) -> Search:
     return state
 
 
+def _recommended_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The first evaluation of the set ``recommend_by_mean`` keeps."""
+    return study.trials[recommend_by_mean(study)[0].trial_numbers[0]]
+
+
 def _get(app: Any, path: str, query: str = "") -> tuple[str, dict[str, str], bytes]:
     environ: dict[str, Any] = {}
     wsgiref.util.setup_testing_defaults(environ)
@@ -140,7 +145,7 @@ def test_study_api_returns_the_progress_graph(search: Search, study_api: Any) ->
     figure = json.loads(graphs[dashboard.GRAPH_ID])
     traces = {trace["name"]: trace for trace in figure["data"]}
 
-    best = search.study.trials[recommend_by_mean(search.study)[0].trial_numbers[0]]
+    best = _recommended_trial(search.study)
     chain = lineage(search.study, best)
     lineage_trace = traces[f"lineage of recommended trial {best.number}"]
     assert lineage_trace["x"] == [step.trial.number for step in chain]
@@ -157,7 +162,7 @@ def test_study_api_returns_the_progress_graph(search: Search, study_api: Any) ->
 def test_study_api_returns_the_recommended_genotype_note(search: Search, study_api: Any) -> None:
     _, detail = study_api
     note = detail["note"]["body"]
-    best = search.study.trials[recommend_by_mean(search.study)[0].trial_numbers[0]]
+    best = _recommended_trial(search.study)
     assert note.startswith("## Recommended architecture")
     assert f"Trial **{best.number}**" in note
     (code,) = re.findall(r"```\n(.*?)```", note, re.DOTALL)
@@ -234,17 +239,10 @@ def test_dashboard_works_for_other_search_spaces(tmp_path: Path) -> None:
     assert f"x = {study.best_trial.params['x']!r}" in note
 
 
-def test_note_and_lineage_show_the_recommended_set_not_a_lucky_trial() -> None:
-    study = optuna.create_study(direction="maximize")
-    x = optuna.distributions.FloatDistribution(0, 1)
-    # x=0.2 measured three times (mean 0.9), x=0.7 once with a lucky 0.95; the pooled spread
-    # of the repeats (0.1635, mostly x=0.5's) gives 0.7 a pessimistic mean of 0.7865, below
-    # 0.2's 0.9 - 0.1635 / sqrt(3) = 0.8056.
-    evaluations = ((0.2, 0.89), (0.5, 0.3), (0.7, 0.95), (0.2, 0.91), (0.5, 0.7), (0.2, 0.9))
-    for params, value in evaluations:
-        study.add_trial(
-            optuna.trial.create_trial(params={"x": params}, distributions={"x": x}, value=value)
-        )
+def test_note_and_lineage_show_the_recommended_set_not_a_lucky_trial(
+    lucky_trial_study: optuna.Study,
+) -> None:
+    study = lucky_trial_study
     assert study.best_trial.number == 2
     note = dashboard.best_note(study)
     assert note.startswith("## Recommended architecture")

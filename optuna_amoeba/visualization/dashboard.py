@@ -235,11 +235,10 @@ def _incumbent(
     if not completed:
         return None
     if target is None and len(study.directions) == 1:
-        estimates = recommend_by_mean(study)
-        by_number = {trial.number: trial for trial in completed}
-        for estimate in estimates:
-            if estimate.trial_numbers[0] in by_number:
-                return by_number[estimate.trial_numbers[0]], estimate
+        # Without a target every complete trial is in ``completed``, so the set's first is too.
+        recommended = recommend_by_mean(study)[0]
+        first = next(t for t in completed if t.number == recommended.trial_numbers[0])
+        return first, recommended
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     return (max if maximize else min)(completed, key=value_of), None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import sys
+from typing import Any
 
 import numpy as np
 from scipy.stats import binomtest
@@ -25,19 +26,22 @@ from benchmarks.runner import load_run
 TAIL_LEVEL = 0.55
 
 
+def regret_at(run: dict[str, Any], checkpoint: int) -> float:
+    """The recommended incumbent's regret after ``checkpoint`` evaluations."""
+    return float(run["optimum"] - run["mean_incumbent_true_value"][checkpoint - 1])
+
+
 def summary(sampler_runs: Path) -> str:
     """One line for the runs of one sampler (``FOLDER/runs/SAMPLER``)."""
     runs = [load_run(path) for path in sorted(sampler_runs.glob("*.json"))]
     cells = []
     for checkpoint in (50, 100, 300):
-        regret = np.array(
-            [run["optimum"] - run["mean_incumbent_true_value"][checkpoint - 1] for run in runs]
-        )
+        regret = np.array([regret_at(run, checkpoint) for run in runs])
         se = regret.std(ddof=1) / np.sqrt(len(regret))
         cells.append(
             f"@{checkpoint} {regret.mean():.3f} ± {se:.3f}, p90 {np.quantile(regret, 0.9):.3f}"
         )
-    at_100 = np.array([run["optimum"] - run["mean_incumbent_true_value"][99] for run in runs])
+    at_100 = np.array([regret_at(run, 100) for run in runs])
     cells.append(f"share @100 above {TAIL_LEVEL} {np.mean(at_100 > TAIL_LEVEL):.3f}")
     evaluated = np.array([run["optimum"] - max(run["true_values"][:100]) for run in runs])
     cells.append(
@@ -50,10 +54,7 @@ def summary(sampler_runs: Path) -> str:
 def tail_by_seed(sampler_runs: Path) -> dict[int, bool]:
     """Whether each seed's regret at 100 exceeds :data:`TAIL_LEVEL`."""
     runs = [load_run(path) for path in sampler_runs.glob("*.json")]
-    return {
-        run["seed"]: run["optimum"] - run["mean_incumbent_true_value"][99] > TAIL_LEVEL
-        for run in runs
-    }
+    return {run["seed"]: regret_at(run, 100) > TAIL_LEVEL for run in runs}
 
 
 def mcnemar(first: Path, second: Path) -> str:

@@ -186,7 +186,7 @@ class Variant(AgingEvolutionSampler):
                 self._plan(search_space),
                 self._rng,
                 identity_probability=0.0,
-                hidden_state_probability=0.5,
+                hidden_state_probability=self._hidden_state_probability,
             )
         return super()._mutate_without_repeats(parent, search_space, tracker, trials, trial_number)
 
@@ -202,7 +202,7 @@ class Variant(AgingEvolutionSampler):
         best = completed[: max(1, int(len(completed) * GUIDE_FRACTION))]
         names = list(search_space)
         child = dict(parent)
-        retries = 20  # the sampler's default max_dedup_retries
+        retries = self._max_dedup_retries
         for attempt in range(retries + 1):
             base = parent if attempt < retries // 2 else child
             child = dict(base)
