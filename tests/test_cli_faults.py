@@ -47,10 +47,15 @@ def _environment() -> dict[str, str]:
 
 
 def _trials(url: str, study_name: str) -> list[optuna.trial.FrozenTrial]:
+    # Polled every 50 ms: each call's connection pool is closed at once, or on PostgreSQL the
+    # pools left for the garbage collector can exhaust the server's client slots.
+    storage = optuna.storages.RDBStorage(url)
     try:
-        return optuna.load_study(study_name=study_name, storage=url).trials
+        return optuna.load_study(study_name=study_name, storage=storage).trials
     except (KeyError, ValueError, optuna.exceptions.StorageInternalError):
         return []
+    finally:
+        storage.engine.dispose()
 
 
 def _kill_during_training(command: list[str], url: str, study_name: str, number: int) -> None:
