@@ -1,6 +1,6 @@
 """Mean ± s.e. and 90th percentile of the recommended incumbent's regret at 50, 100 and 300
-evaluations, the share of seeds above TPE's 90th percentile at 100, and the best architecture
-evaluated by 100, for comparison folders made by
+evaluations, the share of seeds above TPE's 90th percentile at 100, the best architecture
+evaluated by 100 and why the runs above that level are there, for comparison folders made by
 ``benchmarks.compare --problem nats-noisy``:
 
     python benchmarks/results/noise_tuning/summarize.py /tmp/tune/s0.3_*
@@ -47,6 +47,11 @@ def summary(sampler_runs: Path) -> str:
     cells.append(
         f"best evaluated @100 {evaluated.mean():.3f}, p90 {np.quantile(evaluated, 0.9):.3f}"
     )
+    # A run above the level either never evaluated an architecture within it (the search
+    # failed) or did and recommended a worse one (the choice of incumbent failed).
+    tail = at_100 > TAIL_LEVEL
+    search = int(np.sum(tail & (evaluated > TAIL_LEVEL)))
+    cells.append(f"tail runs: search {search}, choice {int(tail.sum()) - search}")
     label = f"{sampler_runs.parent.parent.name}/{sampler_runs.name}"
     return f"{label} ({len(runs)} seeds): " + " | ".join(cells)
 

@@ -25,8 +25,20 @@ Proposals (second round, against the local optima that hold the tail):
   among the best fifth of all completed trials, not uniformly (categorical spaces only; dedup
   as the sampler's: half the retries from the parent, then walking on).
 
-Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink`` and ``fresh`` patch
-the sampler's modules for the whole process), from the repository root:
+Third round (2026-12-05): non-local proposals and re-evaluation for the incumbent:
+
+- ``tpemix``: after the random start, with probability ``AMOEBA_TPE_MIX`` (default 0.2) the
+  trial is Optuna's ``TPESampler`` proposal (fitted to every completed trial) instead of the
+  sampler's own choice, a re-evaluation included; an already seen proposal falls back to it;
+- ``tpechild``: the same, but only in place of a mutated child (re-evaluations unchanged);
+- ``histre``: the re-evaluation target is the best upper confidence bound over every set the
+  study evaluated, not only the population's;
+- ``lucb``: the re-evaluation target is, of the leader (the best lower bound over the study,
+  what ``recommend_by_mean`` keeps) and its strongest challenger (the best upper bound among
+  the others), the one with fewer evaluations.
+
+Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``
+and ``lucb`` patch the sampler's modules for the whole process), from the repository root:
 
     AMOEBA_VARIANT=pess PYTHONPATH=benchmarks/results/noise_tuning:. \\
         python -m benchmarks.compare --problem nats-noisy --noise-sigma 0.3 \\
@@ -48,6 +60,8 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
+from optuna.samplers import TPESampler
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -55,6 +69,7 @@ from optuna_amoeba import _sampler
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba._mutation import mutate
 from optuna_amoeba._population import Member
+from optuna_amoeba._population import Observations
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._sampler import DETERMINISTIC_AFTER
@@ -66,6 +81,7 @@ PESSIMISM = float(os.environ.get("AMOEBA_PESSIMISM", "1.0"))
 TWO_STEP = float(os.environ.get("AMOEBA_TWO_STEP", "0.3"))
 CROSSOVER = 0.5
 GUIDE_FRACTION = 0.2
+TPE_MIX = float(os.environ.get("AMOEBA_TPE_MIX", "0.2"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -123,6 +139,45 @@ def _fresh_tournament(
     return _plain_tournament(population, sample_size, directions, rng, fitness)
 
 
+_history: dict[Any, Member] = {}
+
+
+def _history_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+    """Re-evaluation over every set the study evaluated, not only the population's.
+
+    ``histre``: the highest upper confidence bound; ``lucb``: of the leader (the best lower
+    bound, the set ``recommend_by_mean`` would keep) and its strongest challenger (the best
+    upper bound among the others), the one with fewer evaluations.
+    """
+    noise = tracker.noise_std
+    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    candidates = [
+        (key, tracker.observations[key])
+        for key in _history
+        if key not in busy and math.isfinite(tracker.observations[key].estimate)
+    ]
+    if not candidates:
+        return None
+
+    def upper(item: tuple[Any, Observations]) -> float:
+        return sign * item[1].mean + noise / math.sqrt(item[1].count)
+
+    def lower(item: tuple[Any, Observations]) -> float:
+        return sign * item[1].mean - noise / math.sqrt(item[1].count)
+
+    if "lucb" not in VARIANT:
+        return _history[max(candidates, key=upper)[0]]
+    leader = max(candidates, key=lower)
+    others = [item for item in candidates if item[0] != leader[0]]
+    if not others:
+        return _history[leader[0]]
+    challenger = max(others, key=upper)
+    chosen = leader if leader[1].count < challenger[1].count else challenger
+    return _history[chosen[0]]
+
+
+if "histre" in VARIANT or "lucb" in VARIANT:
+    _sampler.reevaluation_target = _history_target  # type: ignore[attr-defined]
 if "pess" in VARIANT:
     PopulationTracker.mean_value = _pessimistic_mean  # type: ignore[method-assign]
 if "shrink" in VARIANT:
@@ -132,10 +187,54 @@ if "fresh" in VARIANT:
 
 
 class Variant(AgingEvolutionSampler):
+    def __init__(self, *, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self._tpe = TPESampler(seed=None if seed is None else seed + 1)
+        self._asking: tuple[Any, FrozenTrial] | None = None
+
+    def sample_relative(
+        self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if "tpemix" in VARIANT and not trial.system_attrs.get("fixed_params"):
+            tracker, trials = self._refresh(study)
+            if tracker.num_eligible >= self._n_startup_trials and self._rng.rand() < TPE_MIX:
+                proposal = self._tpe_proposal(study, trial, search_space)
+                running = tracker.running_keys(trials, trial.number)
+                key = params_key(proposal)
+                if key not in tracker.evaluated and key not in running:
+                    self._record(study, trial, parent=None, mutation="tpe", steps=0)
+                    self._publish(study, trial, proposal)
+                    return proposal
+        self._asking = (study, trial)
+        return super().sample_relative(study, trial, search_space)
+
+    def _tpe_proposal(
+        self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        relative = self._tpe.infer_relative_search_space(study, trial)
+        proposal = self._tpe.sample_relative(study, trial, relative) if relative else {}
+        for name, distribution in search_space.items():
+            if name not in proposal:
+                proposal[name] = self._tpe.sample_independent(study, trial, name, distribution)
+        return {name: proposal[name] for name in search_space}
+
     def _refresh(self, study: Any) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
         tracker, trials = super()._refresh(study)
         global _evaluated
         _evaluated = tracker.evaluated
+        if "histre" in VARIANT or "lucb" in VARIANT:
+            _history.clear()
+            for trial in trials:
+                if trial.state == TrialState.COMPLETE and trial.datetime_complete is not None:
+                    key = params_key(trial.params)
+                    _history[key] = Member(
+                        number=trial.number,
+                        values=tuple(trial.values),
+                        params=trial.params,
+                        distributions=trial.distributions,
+                        completed_at=trial.datetime_complete,
+                        identity=key,
+                    )
         return tracker, trials
 
     def _should_reevaluate(self, tracker: PopulationTracker) -> bool:
@@ -164,6 +263,12 @@ class Variant(AgingEvolutionSampler):
             key = params_key(params)
             return key in tracker.evaluated or key in running
 
+        if "tpechild" in VARIANT and self._rng.rand() < TPE_MIX:
+            assert self._asking is not None
+            study, trial = self._asking
+            proposal = self._tpe_proposal(study, trial, search_space)
+            if not seen(proposal):
+                return proposal, "tpe", 1
         if "guided" in VARIANT:
             return self._guided(parent, search_space, trials, seen), "param", 1
         if "crossover" in VARIANT and self._rng.rand() < CROSSOVER:
