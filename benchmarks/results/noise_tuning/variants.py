@@ -52,6 +52,7 @@ this folder's README.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 import math
 import os
@@ -186,6 +187,19 @@ if "fresh" in VARIANT:
     _sampler.tournament = _fresh_tournament  # type: ignore[attr-defined]
 
 
+def _seen_by(
+    tracker: PopulationTracker, trials: Sequence[FrozenTrial], trial_number: int
+) -> Callable[[dict[str, Any]], bool]:
+    """Whether parameters were evaluated or are being evaluated (the sampler's dedup test)."""
+    running = tracker.running_keys(trials, trial_number)
+
+    def seen(params: dict[str, Any]) -> bool:
+        key = params_key(params)
+        return key in tracker.evaluated or key in running
+
+    return seen
+
+
 class Variant(AgingEvolutionSampler):
     def __init__(self, *, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
@@ -199,9 +213,7 @@ class Variant(AgingEvolutionSampler):
             tracker, trials = self._refresh(study)
             if tracker.num_eligible >= self._n_startup_trials and self._rng.rand() < TPE_MIX:
                 proposal = self._tpe_proposal(study, trial, search_space)
-                running = tracker.running_keys(trials, trial.number)
-                key = params_key(proposal)
-                if key not in tracker.evaluated and key not in running:
+                if not _seen_by(tracker, trials, trial.number)(proposal):
                     self._record(study, trial, parent=None, mutation="tpe", steps=0)
                     self._publish(study, trial, proposal)
                     return proposal
@@ -257,12 +269,7 @@ class Variant(AgingEvolutionSampler):
         trials: Sequence[FrozenTrial],
         trial_number: int,
     ) -> tuple[dict[str, Any], str, int]:
-        running = tracker.running_keys(trials, trial_number)
-
-        def seen(params: dict[str, Any]) -> bool:
-            key = params_key(params)
-            return key in tracker.evaluated or key in running
-
+        seen = _seen_by(tracker, trials, trial_number)
         if "tpechild" in VARIANT and self._rng.rand() < TPE_MIX:
             assert self._asking is not None
             study, trial = self._asking
