@@ -37,8 +37,14 @@ Third round (2026-12-05): non-local proposals and re-evaluation for the incumben
   what ``recommend_by_mean`` keeps) and its strongest challenger (the best upper bound among
   the others), the one with fewer evaluations.
 
-Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``
-and ``lucb`` patch the sampler's modules for the whole process), from the repository root:
+Fourth round (2026-12-05): how wide the re-evaluation target's upper bound is:
+
+- ``ucb``: the library's re-evaluation target with the mean plus ``AMOEBA_UCB_WIDTH``
+  (default 2) pooled standard errors instead of one.
+
+Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
+``lucb`` and ``ucb`` patch the sampler's modules for the whole process), from the repository
+root:
 
     AMOEBA_VARIANT=pess PYTHONPATH=benchmarks/results/noise_tuning:. \\
         python -m benchmarks.compare --problem nats-noisy --noise-sigma 0.3 \\
@@ -83,6 +89,7 @@ TWO_STEP = float(os.environ.get("AMOEBA_TWO_STEP", "0.3"))
 CROSSOVER = 0.5
 GUIDE_FRACTION = 0.2
 TPE_MIX = float(os.environ.get("AMOEBA_TPE_MIX", "0.2"))
+UCB_WIDTH = float(os.environ.get("AMOEBA_UCB_WIDTH", "2.0"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -177,6 +184,30 @@ def _history_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) 
     return _history[chosen[0]]
 
 
+def _wide_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+    """The library's re-evaluation target with an upper bound ``UCB_WIDTH`` pooled standard
+    errors above the mean instead of one."""
+    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    newest = {
+        member.identity: member
+        for member in tracker.members
+        if member.identity not in busy
+        and math.isfinite(tracker.observations[member.identity].estimate)
+    }
+    if not newest:
+        return None
+
+    def upper(key: Any) -> float:
+        observations = tracker.observations[key]
+        return sign * observations.mean + UCB_WIDTH * tracker.noise_std / math.sqrt(
+            observations.count
+        )
+
+    return newest[max(newest, key=upper)]
+
+
+if "ucb" in VARIANT:
+    _sampler.reevaluation_target = _wide_target  # type: ignore[attr-defined]
 if "histre" in VARIANT or "lucb" in VARIANT:
     _sampler.reevaluation_target = _history_target  # type: ignore[attr-defined]
 if "pess" in VARIANT:
