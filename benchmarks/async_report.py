@@ -13,7 +13,7 @@ target with K (ideal: K).
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import json
@@ -26,6 +26,10 @@ import numpy as np
 
 from benchmarks.async_sim import META_FILE
 from benchmarks.async_sim import run_path
+from benchmarks.report import _p
+from benchmarks.report import _standard_error
+from benchmarks.report import machine_and_versions
+from benchmarks.report import rebuild_report_main
 from benchmarks.runner import load_run
 
 
@@ -123,12 +127,6 @@ def _mean_curve(values: np.ndarray) -> np.ndarray:
     return mean
 
 
-def _se(values: np.ndarray) -> float:
-    if len(values) < 2:
-        return float("nan")
-    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
-
-
 def time_to_target(grid: np.ndarray, mean: np.ndarray, target: float) -> float | None:
     reached = np.flatnonzero(mean <= target)
     return float(grid[reached[0]]) if len(reached) else None
@@ -162,7 +160,7 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
             per_k[str(k)] = {
                 "horizon": comparison.horizon[k],
                 "mean_regret": {str(f): float(np.nanmean(v)) for f, v in at.items()},
-                "se_regret": {str(f): _se(v[~np.isnan(v)]) for f, v in at.items()},
+                "se_regret": {str(f): _standard_error(v[~np.isnan(v)]) for f, v in at.items()},
                 "p90_regret": {str(f): float(np.nanpercentile(v, 90)) for f, v in at.items()},
                 "time_to_target": reach,
                 "seeds_reaching_target": float(np.mean(final <= target)),
@@ -215,12 +213,35 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
     }
 
 
-def _p(value: float) -> str:
-    return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
-
-
 def _time(value: float | None) -> str:
     return "not reached" if value is None else f"{value:.3g}"
+
+
+def _sampler_by_workers_table(
+    summary: dict[str, Any], heading: str, format_cell: Callable[[dict[str, Any]], str]
+) -> list[str]:
+    """A markdown table with a row a sampler and a column ``K=k: heading`` a worker count;
+    each cell is ``format_cell`` of the sampler's summary at that worker count."""
+    workers = summary["workers"]
+    head = ["sampler"] + [f"K={k}: {heading}" for k in workers]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, per_workers in summary["samplers"].items():
+        cells = [format_cell(per_workers[str(k)]) for k in workers]
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _speedup_cell(cell: dict[str, Any]) -> str:
+    speedup = cell["speedup"]
+    return (
+        f"{_time(cell['time_to_target'])} / "
+        f"{'-' if speedup is None else f'{speedup:.1f}x'} / "
+        f"{cell['seeds_reaching_target']:.0%}"
+    )
+
+
+def _cost_cell(cell: dict[str, Any]) -> str:
+    return f"{cell['mean_trials']:.0f} / {cell['sampler_ms_per_trial']:.2f}"
 
 
 def markdown_tables(summary: dict[str, Any]) -> str:
@@ -258,19 +279,7 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         "the budget.",
         "",
     ]
-    head = ["sampler"] + [f"K={k}: time / speed-up / reached" for k in workers]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label in labels:
-        cells = []
-        for k in workers:
-            cell = summary["samplers"][label][str(k)]
-            speedup = cell["speedup"]
-            cells.append(
-                f"{_time(cell['time_to_target'])} / "
-                f"{'-' if speedup is None else f'{speedup:.1f}x'} / "
-                f"{cell['seeds_reaching_target']:.0%}"
-            )
-        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    lines += _sampler_by_workers_table(summary, "time / speed-up / reached", _speedup_cell)
     lines += [
         "",
         f"### `{first}` against each other sampler",
@@ -308,15 +317,7 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         "this machine), mean over seeds.",
         "",
     ]
-    head = ["sampler"] + [f"K={k}: trials / sampler ms" for k in workers]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label in labels:
-        cells = [
-            f"{summary['samplers'][label][str(k)]['mean_trials']:.0f} / "
-            f"{summary['samplers'][label][str(k)]['sampler_ms_per_trial']:.2f}"
-            for k in workers
-        ]
-        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    lines += _sampler_by_workers_table(summary, "trials / sampler ms", _cost_cell)
     return "\n".join(lines) + "\n"
 
 
@@ -404,9 +405,7 @@ def _title(comparison: AsyncComparison) -> str:
 def _readme(comparison: AsyncComparison, summary: dict[str, Any]) -> str:
     meta = comparison.meta
     config = meta["config"]
-    machine = meta["machine"]
     cost = config["cost"]
-    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
     lines = [
         f"# Asynchronous workers, simulated: {_title(comparison)}",
         "",
@@ -425,11 +424,7 @@ def _readme(comparison: AsyncComparison, summary: dict[str, Any]) -> str:
         f"![speed-up against workers]({SPEEDUP_PLOT})",
         "",
         markdown_tables(summary),
-        f"Machine: {machine['cpu_model']} ({machine['cpu_count']} CPUs), {machine['platform']}, "
-        f"--jobs {config['jobs']}. Started {meta['started']}, finished {meta.get('finished')}.",
-        "",
-        f"Versions: {versions}; git {meta['git_commit']}.",
-        "",
+        *machine_and_versions(meta),
         "Rebuild this page from the run files: "
         f"`python -m benchmarks.async_report {meta['out']}`.",
     ]
@@ -447,19 +442,13 @@ def write_async_report(out: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.async_report",
+    return rebuild_report_main(
+        argv,
+        module="benchmarks.async_report",
         description="Rebuild an asynchronous comparison's tables and plots from its runs.",
+        out_help="the --out folder of benchmarks.asynchronous",
+        write=write_async_report,
     )
-    parser.add_argument("out", type=Path, help="the --out folder of benchmarks.asynchronous")
-    args = parser.parse_args(argv)
-    try:
-        write_async_report(args.out)
-    except (ValueError, KeyError, json.JSONDecodeError) as error:
-        print(f"benchmarks.async_report: {error}", file=sys.stderr)
-        return 2
-    print(args.out / README_FILE)
-    return 0
 
 
 if __name__ == "__main__":

@@ -29,19 +29,20 @@ and ``OUT/speedup.png``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from collections.abc import Sequence
-from concurrent.futures import as_completed
-from concurrent.futures import Future
 import json
-import math
 from pathlib import Path
 import sys
-import time
 from typing import Any
 from typing import NoReturn
 
 from benchmarks import meta
+from benchmarks._cli import add_seed_and_output_arguments
+from benchmarks._cli import non_negative_float
+from benchmarks._cli import OneLineErrorParser
+from benchmarks._cli import positive_float
+from benchmarks._cli import positive_int
+from benchmarks._cli import print_failures
 from benchmarks.async_report import write_async_report
 from benchmarks.async_sim import AsyncTask
 from benchmarks.async_sim import execute_async
@@ -51,9 +52,9 @@ from benchmarks.async_sim import run_path
 from benchmarks.nats_cost import TrainingCostModel
 from benchmarks.problems import build_problem
 from benchmarks.problems import ProblemSpec
-from benchmarks.runner import load_run
-from benchmarks.runner import process_pool
+from benchmarks.runner import run_unsaved
 from benchmarks.runner import save_run
+from benchmarks.runner import saved_record
 from benchmarks.samplers import parse_samplers
 from benchmarks.samplers import REGISTERED
 
@@ -63,52 +64,13 @@ DEFAULT_SAMPLERS = "amoeba,tpe,tpe-no-liar,random,nsgaii"
 DEFAULT_TARGETS = {"nats": 0.1, "nats-noisy": 0.2}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _fail(message: str) -> NoReturn:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
-def _int_at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a float > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite float > 0, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a float >= 0, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite float >= 0, got {value}")
-    return value
-
-
 def _worker_counts(text: str) -> list[int]:
-    parse = _int_at_least(1)
-    counts = [parse(item.strip()) for item in text.split(",") if item.strip()]
+    counts = [positive_int(item.strip()) for item in text.split(",") if item.strip()]
     if not counts:
         raise argparse.ArgumentTypeError("expected comma-separated ints >= 1, got nothing")
     if len(set(counts)) != len(counts):
@@ -136,7 +98,7 @@ def _fractions(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Simulate K asynchronous workers sharing one study on the NATS-Bench "
         "table; compare samplers by regret against simulated wall-clock.",
@@ -150,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--noise-sigma",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="evaluation noise (accuracy points, Gaussian); exact table when omitted",
     )
@@ -160,33 +122,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--trainings",
-        type=_positive_float,
+        type=positive_float,
         default=1000.0,
         help="the cluster's budget in average trainings: K workers run for TRAININGS / K "
         "time units (default 1000)",
     )
-    parser.add_argument(
-        "--seeds", type=_int_at_least(1), default=10, help="number of seeds (runs per cell)"
-    )
-    parser.add_argument("--first-seed", type=_int_at_least(0), default=0)
-    parser.add_argument("--jobs", type=_int_at_least(1), default=1, help="parallel processes")
-    parser.add_argument("--out", type=Path, required=True, help="results folder")
+    add_seed_and_output_arguments(parser, seeds_help="number of seeds (runs per cell)")
     parser.add_argument(
         "--overhead",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=TrainingCostModel.overhead,
         help="fixed part of a training, relative to the largest network's compute "
         f"(default {TrainingCostModel.overhead})",
     )
     parser.add_argument(
         "--jitter-sigma",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=TrainingCostModel.jitter_sigma,
         help=f"sigma of the log-normal duration jitter (default {TrainingCostModel.jitter_sigma})",
     )
     parser.add_argument(
         "--target",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="regret whose first crossing by the mean curve defines the speed-up "
         f"(default {DEFAULT_TARGETS['nats']} exact, {DEFAULT_TARGETS['nats-noisy']} noisy)",
@@ -203,14 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _stored(out: Path, task: AsyncTask) -> bool:
     path = run_path(out, task.sampler.label, task.workers, task.seed)
-    if not path.is_file():
-        return False
-    try:
-        record = load_run(path)
-    except (OSError, json.JSONDecodeError):
-        return False
-    config = task.config()
-    return record.get("format") == RUN_FORMAT and {k: record.get(k) for k in config} == config
+    return saved_record(path, RUN_FORMAT, task.config()) is not None
 
 
 def _run_and_save(task: AsyncTask, out: Path) -> dict[str, Any]:
@@ -219,38 +169,24 @@ def _run_and_save(task: AsyncTask, out: Path) -> dict[str, Any]:
     return record
 
 
+def _outcome(task: AsyncTask, record: dict[str, Any], elapsed: float, eta: float) -> str:
+    return (
+        f"{record['trials']} trials, {record['wall_seconds']:.1f} s; "
+        f"elapsed {elapsed:.0f} s, ETA {eta:.0f} s"
+    )
+
+
 def run_tasks(tasks: Sequence[AsyncTask], out: Path, jobs: int) -> tuple[list[str], int]:
     """Run the tasks not saved yet; returns the failures' messages and the reused count."""
-    pending = [task for task in tasks if not _stored(out, task)]
-    reused = len(tasks) - len(pending)
-    if reused:
-        print(f"reusing {reused} run(s) already saved in {out}", file=sys.stderr)
-    failures: list[str] = []
-    if not pending:
-        return failures, reused
-    started = time.monotonic()
-    with process_pool(min(jobs, len(pending))) as pool:
-        futures: dict[Future[dict[str, Any]], AsyncTask] = {
-            pool.submit(_run_and_save, task, out): task for task in pending
-        }
-        for done, future in enumerate(as_completed(futures), start=1):
-            task = futures[future]
-            name = f"{task.sampler.label} K={task.workers} seed {task.seed}"
-            elapsed = time.monotonic() - started
-            eta = elapsed / done * (len(pending) - done)
-            try:
-                record = future.result()
-            except Exception as error:  # reported; the other runs go on
-                failures.append(f"{name}: {error!r}")
-                print(f"[{done}/{len(pending)}] {name}: FAILED: {error!r}", file=sys.stderr)
-                continue
-            print(
-                f"[{done}/{len(pending)}] {name}: {record['trials']} trials, "
-                f"{record['wall_seconds']:.1f} s; elapsed {elapsed:.0f} s, ETA {eta:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-    return failures, reused
+    return run_unsaved(
+        tasks,
+        out,
+        jobs=jobs,
+        is_saved=lambda task: _stored(out, task),
+        run_and_save=_run_and_save,
+        name=lambda task: f"{task.sampler.label} K={task.workers} seed {task.seed}",
+        outcome=_outcome,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,18 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "checkpoints": args.checkpoints,
         "jobs": args.jobs,
     }
-    record: dict[str, Any] = {
-        "command": meta.command_line("benchmarks.asynchronous", arguments),
-        "out": str(out),
-        "config": config,
-        "versions": meta.versions(),
-        "sampler_settings": {spec.label: spec.settings() for spec in samplers},
-        "git_commit": meta.git_commit(),
-        "machine": meta.machine(),
-        "started": meta.now(),
-        "finished": None,
-        "runs_reused": 0,
-    }
+    record = meta.started_record(
+        "benchmarks.asynchronous",
+        arguments,
+        out,
+        config,
+        sampler_settings={spec.label: spec.settings() for spec in samplers},
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / META_FILE).write_text(json.dumps(record, indent=1) + "\n")
     tasks = [
@@ -320,10 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     failures, record["runs_reused"] = run_tasks(tasks, out, args.jobs)
     if failures:
-        print(f"{PROG}: {len(failures)} run(s) failed:", file=sys.stderr)
-        for failure in failures:
-            print(f"  {failure}", file=sys.stderr)
-        print("Saved runs are kept; rerun the same command to retry the rest.", file=sys.stderr)
+        print_failures(PROG, failures)
         return 1
     record["finished"] = meta.now()
     (out / META_FILE).write_text(json.dumps(record, indent=1) + "\n")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 import json
-import math
 import os
 from pathlib import Path
 import sys
@@ -29,6 +28,12 @@ from typing import NoReturn
 
 from benchmarks import meta
 from benchmarks import multi_objective
+from benchmarks._cli import add_seed_and_output_arguments
+from benchmarks._cli import non_negative_int
+from benchmarks._cli import OneLineErrorParser
+from benchmarks._cli import positive_float
+from benchmarks._cli import positive_int
+from benchmarks._cli import print_failures
 from benchmarks.problems import build_problem
 from benchmarks.problems import MULTI_OBJECTIVE_PROBLEMS
 from benchmarks.problems import PROBLEMS
@@ -47,47 +52,12 @@ PROG = "python -m benchmarks.compare"
 DEFAULT_NOISE_SIGMA = 0.3
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {value}")
-    return value
-
-
-def _sigma(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a float > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite float > 0, got {value}")
-    return value
-
-
 def _checkpoints(text: str) -> list[int]:
-    return [_positive_int(item) for item in text.split(",") if item.strip()]
+    return [positive_int(item) for item in text.split(",") if item.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Compare Optuna samplers on a benchmark problem over many seeds.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -103,13 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         "cifar10: the dataset folder; digits: unused",
     )
     parser.add_argument("--samplers", default="amoeba,tpe,random")
-    parser.add_argument("--n-trials", type=_positive_int, default=300)
-    parser.add_argument(
-        "--seeds", type=_positive_int, default=10, help="number of seeds (runs per sampler)"
-    )
-    parser.add_argument("--first-seed", type=_non_negative_int, default=0)
-    parser.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
-    parser.add_argument("--out", type=Path, required=True, help="results folder")
+    parser.add_argument("--n-trials", type=positive_int, default=300)
+    add_seed_and_output_arguments(parser, seeds_help="number of seeds (runs per sampler)")
     parser.add_argument(
         "--checkpoints",
         type=_checkpoints,
@@ -119,20 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--noise-sigma",
-        type=_sigma,
+        type=positive_float,
         default=None,
         help=f"nats-noisy: standard deviation of the evaluation noise (default "
         f"{DEFAULT_NOISE_SIGMA} accuracy points)",
     )
     parser.add_argument(
         "--landscape-seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         help="nasnet-synthetic: seed of the objective's landscape (the same for every run)",
     )
     parser.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="digits, cifar10: training epochs per trial",
     )
@@ -244,17 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_out_dir(out, config)
 
     extra_packages = meta.TRAINING_PACKAGES if problem.name in TRAINING_PROBLEMS else ()
-    record: dict[str, Any] = {
-        "command": meta.command_line("benchmarks.compare", arguments),
-        "out": str(out),
-        "config": config,
-        "versions": meta.versions(extra_packages),
-        "sampler_settings": {spec.label: spec.settings() for spec in samplers},
-        "git_commit": meta.git_commit(),
-        "machine": meta.machine(),
-        "started": meta.now(),
-        "finished": None,
-        "runs_reused": 0,
+    record = {
+        **meta.started_record(
+            "benchmarks.compare",
+            arguments,
+            out,
+            config,
+            sampler_settings={spec.label: spec.settings() for spec in samplers},
+            extra_packages=extra_packages,
+        ),
         "earlier_invocations": _earlier_invocations(out),
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -278,10 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     failures, record["runs_reused"] = run_all(tasks, out, jobs=args.jobs)
     if failures:
-        print(f"{PROG}: {len(failures)} run(s) failed:", file=sys.stderr)
-        for failure in failures:
-            print(f"  {failure}", file=sys.stderr)
-        print("Saved runs are kept; rerun the same command to retry the rest.", file=sys.stderr)
+        print_failures(PROG, failures)
         return 1
     record["finished"] = meta.now()
     (out / META_FILE).write_text(json.dumps(record, indent=1) + "\n")

@@ -11,6 +11,7 @@ import platform
 import shlex
 import subprocess
 import sys
+from typing import Any
 
 
 _PACKAGES = ("optuna-amoeba", "optuna", "numpy", "scipy", "matplotlib")
@@ -37,27 +38,30 @@ def versions(extra: Sequence[str] = ()) -> dict[str, str]:
     return found
 
 
-def git_commit() -> str:
-    """``HEAD``'s commit, with ``+dirty`` when tracked files differ from it."""
+def _git(*arguments: str) -> str:
+    """The standard output, stripped, of ``git ARGUMENTS`` run in the repository.
+
+    Raises:
+        OSError: git cannot be run.
+        subprocess.CalledProcessError: git fails.
+    """
     # Read-only: no optional index refresh, so parallel git users are not disturbed.
     environment = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    return subprocess.run(
+        ["git", *arguments],
+        cwd=_REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    ).stdout.strip()
+
+
+def git_commit() -> str:
+    """``HEAD``'s commit, with ``+dirty`` when tracked files differ from it."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=_REPOSITORY,
-            capture_output=True,
-            text=True,
-            check=True,
-            env=environment,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=_REPOSITORY,
-            capture_output=True,
-            text=True,
-            check=True,
-            env=environment,
-        ).stdout.strip()
+        head = _git("rev-parse", "HEAD")
+        status = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if status else "")
@@ -91,4 +95,31 @@ def machine() -> dict[str, object]:
         "cpu_count": os.cpu_count(),
         "memory_gib": _memory_gib(),
         "python_executable": sys.executable,
+    }
+
+
+def started_record(
+    module: str,
+    arguments: Sequence[str],
+    out: Path,
+    config: dict[str, Any],
+    *,
+    sampler_settings: dict[str, Any],
+    extra_packages: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The ``meta.json`` record of a benchmark command ``python -m MODULE ARGUMENTS`` as it
+    starts: the command, ``out``, ``config``, the versions (with ``extra_packages``), the
+    sampler settings, git commit, machine and start time; ``finished`` is None and
+    ``runs_reused`` 0 until the runs end."""
+    return {
+        "command": command_line(module, arguments),
+        "out": str(out),
+        "config": config,
+        "versions": versions(extra_packages),
+        "sampler_settings": sampler_settings,
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "started": now(),
+        "finished": None,
+        "runs_reused": 0,
     }

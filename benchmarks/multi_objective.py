@@ -13,11 +13,11 @@ Pareto front reaches the largest hypervolume possible; the gap to it is plotted 
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 import json
 import math
+import operator
 from pathlib import Path
 import sys
 import time
@@ -35,18 +35,17 @@ from benchmarks.nats_size import NatsSizeProblem
 from benchmarks.nats_size import SIZE_OBJECTIVES
 from benchmarks.problems import ProblemSpec
 from benchmarks.report import _milliseconds
-from benchmarks.report import _p
 from benchmarks.report import _provenance
 from benchmarks.report import _standard_error
-from benchmarks.report import META_FILE
+from benchmarks.report import load_saved_runs
+from benchmarks.report import machine_and_versions
 from benchmarks.report import README_FILE
+from benchmarks.report import rebuild_report_main
 from benchmarks.report import SUMMARY_FILE
-from benchmarks.runner import load_run
+from benchmarks.report import versus_first_table
 from benchmarks.runner import RUN_FORMAT
-from benchmarks.runner import run_path
 from benchmarks.runner import RunTask
 from benchmarks.samplers import SamplerClock
-from benchmarks.samplers import SamplerSpec
 
 
 REFERENCE_POINT = (1.0, 1.0)
@@ -129,38 +128,25 @@ class MultiObjectiveComparison:
     example_values: dict[str, np.ndarray]  # label -> (n_trials, 2), the first seed's run
 
 
+def _check_two_objective_run(path: Path, record: dict[str, Any], n_trials: int) -> None:
+    if len(record.get("hypervolume") or ()) != n_trials:
+        raise ValueError(f"run {path} is not a {n_trials}-evaluation two-objective run")
+
+
 def load_comparison(out_dir: Path) -> MultiObjectiveComparison:
     """Read ``meta.json`` and every run it lists.
 
     Raises:
         ValueError: ``meta.json`` or a run is missing or does not match.
     """
-    meta_path = out_dir / META_FILE
-    if not meta_path.is_file():
-        raise ValueError(f"{meta_path} not found: not a comparison folder")
-    meta: dict[str, Any] = json.loads(meta_path.read_text())
-    config = meta["config"]
-    specs = [SamplerSpec.from_json(s) for s in config["samplers"]]
-    seeds = [int(s) for s in config["seeds"]]
-    n_trials = int(config["n_trials"])
-    records: dict[str, list[dict[str, Any]]] = {}
-    for spec in specs:
-        runs = []
-        for seed in seeds:
-            path = run_path(out_dir, spec.label, seed)
-            if not path.is_file():
-                raise ValueError(f"run {path} is missing; rerun the comparison to complete it")
-            record = load_run(path)
-            if len(record.get("hypervolume") or ()) != n_trials:
-                raise ValueError(f"run {path} is not a {n_trials}-evaluation two-objective run")
-            runs.append(record)
-        records[spec.label] = runs
-    first = records[specs[0].label][0]
+    saved = load_saved_runs(out_dir, _check_two_objective_run)
+    records, n_trials = saved.records, saved.n_trials
+    first = records[saved.labels[0]][0]
     return MultiObjectiveComparison(
-        meta=meta,
-        labels=[spec.label for spec in specs],
-        seeds=seeds,
-        checkpoints=[int(c) for c in config["checkpoints"]],
+        meta=saved.meta,
+        labels=saved.labels,
+        seeds=saved.seeds,
+        checkpoints=[int(c) for c in saved.meta["config"]["checkpoints"]],
         hypervolume={
             label: np.array([r["hypervolume"] for r in runs], dtype=float)
             for label, runs in records.items()
@@ -273,23 +259,15 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if len(labels) > 1:
         first = labels[0]
-        lines += [
-            "",
+        lines += versus_first_table(
             f"Two-sided Mann-Whitney U p-values of `{first}` against each other sampler "
             "(hypervolume over seeds; the side with the larger mean hypervolume in brackets):",
-            "",
-            f"| `{first}` vs | " + " | ".join(f"@{c}" for c in checkpoints) + " |",
-            "|" + "---|" * (len(checkpoints) + 1),
-        ]
-        for other in labels[1:]:
-            cells = []
-            for c in checkpoints:
-                p = summary["mann_whitney_p"][str(c)][first][other]
-                mine = samplers[first]["mean_hypervolume"][str(c)]
-                theirs = samplers[other]["mean_hypervolume"][str(c)]
-                side = first if mine > theirs else other if theirs > mine else "equal"
-                cells.append(f"{_p(p)} ({side})")
-            lines.append(f"| `{other}` | " + " | ".join(cells) + " |")
+            labels,
+            checkpoints,
+            p_value=lambda other, c: summary["mann_whitney_p"][str(c)][first][other],
+            mean=lambda label, c: samplers[label]["mean_hypervolume"][str(c)],
+            better=operator.gt,
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -426,8 +404,6 @@ _COMPUTE_MODEL = (
 def _readme(comparison: MultiObjectiveComparison, summary: dict[str, Any]) -> str:
     meta = comparison.meta
     config = meta["config"]
-    machine = meta["machine"]
-    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
     data = Path(config["problem"]["data"]).name
     lines = [
         f"# nats-size: {', '.join(comparison.labels)}",
@@ -457,11 +433,7 @@ def _readme(comparison: MultiObjectiveComparison, summary: dict[str, Any]) -> st
         _COMPUTE_MODEL,
         "",
         markdown_tables(summary),
-        f"Machine: {machine['cpu_model']} ({machine['cpu_count']} CPUs), {machine['platform']}, "
-        f"--jobs {config['jobs']}. Started {meta['started']}, finished {meta.get('finished')}.",
-        "",
-        f"Versions: {versions}; git {meta['git_commit']}.",
-        "",
+        *machine_and_versions(meta),
         *_provenance(meta),
         "Rebuild this page from the run files: "
         f"`python -m benchmarks.multi_objective {meta['out']}`.",
@@ -481,20 +453,14 @@ def write_report(out_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.multi_objective",
+    return rebuild_report_main(
+        argv,
+        module="benchmarks.multi_objective",
         description="Rebuild a two-objective comparison's plots, table and summary from its "
         "run files.",
+        out_help="the --out folder of benchmarks.compare",
+        write=write_report,
     )
-    parser.add_argument("out", type=Path, help="the --out folder of benchmarks.compare")
-    args = parser.parse_args(argv)
-    try:
-        write_report(args.out)
-    except (ValueError, KeyError, json.JSONDecodeError) as error:
-        print(f"benchmarks.multi_objective: {error}", file=sys.stderr)
-        return 2
-    print(args.out / README_FILE)
-    return 0
 
 
 if __name__ == "__main__":

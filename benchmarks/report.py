@@ -13,10 +13,12 @@ reached (the synthetic and training problems).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import json
 import math
+import operator
 from pathlib import Path
 import sys
 from typing import Any
@@ -58,11 +60,25 @@ class Comparison:
     regret_floor: float
 
 
-def load_comparison(out_dir: Path) -> Comparison:
-    """Read ``meta.json`` and every run it lists.
+@dataclass(frozen=True)
+class SavedRuns:
+    """A comparison folder's ``meta.json`` and every run it lists."""
+
+    meta: dict[str, Any]
+    labels: list[str]
+    seeds: list[int]
+    n_trials: int
+    records: dict[str, list[dict[str, Any]]]  # label -> one run per seed, in seed order
+
+
+def load_saved_runs(
+    out_dir: Path, check_run: Callable[[Path, dict[str, Any], int], None]
+) -> SavedRuns:
+    """Read ``meta.json`` and every run it lists; ``check_run(path, record, n_trials)`` raises
+    ``ValueError`` for a run that does not fit the comparison.
 
     Raises:
-        ValueError: ``meta.json`` or a run is missing or does not match.
+        ValueError: ``meta.json`` or a run is missing, or ``check_run`` refuses a run.
     """
     meta_path = out_dir / META_FILE
     if not meta_path.is_file():
@@ -80,12 +96,34 @@ def load_comparison(out_dir: Path) -> Comparison:
             if not path.is_file():
                 raise ValueError(f"run {path} is missing; rerun the comparison to complete it")
             record = load_run(path)
-            if len(record["incumbent_true_value"]) != n_trials:
-                raise ValueError(f"run {path} has {len(record['values'])} trials, not {n_trials}")
+            check_run(path, record, n_trials)
             runs.append(record)
         records[spec.label] = runs
+    return SavedRuns(
+        meta=meta,
+        labels=[spec.label for spec in specs],
+        seeds=seeds,
+        n_trials=n_trials,
+        records=records,
+    )
 
-    first = records[specs[0].label][0]
+
+def _check_single_objective_run(path: Path, record: dict[str, Any], n_trials: int) -> None:
+    if len(record["incumbent_true_value"]) != n_trials:
+        raise ValueError(
+            f"run {path} has {len(record['incumbent_true_value'])} trials, not {n_trials}"
+        )
+
+
+def load_comparison(out_dir: Path) -> Comparison:
+    """Read ``meta.json`` and every run it lists.
+
+    Raises:
+        ValueError: ``meta.json`` or a run is missing or does not match.
+    """
+    saved = load_saved_runs(out_dir, _check_single_objective_run)
+    meta, records, n_trials = saved.meta, saved.records, saved.n_trials
+    first = records[saved.labels[0]][0]
     optimum = first["optimum"]
     incumbents = {
         label: np.array([r["incumbent_true_value"] for r in runs], dtype=float)
@@ -111,9 +149,9 @@ def load_comparison(out_dir: Path) -> Comparison:
         }
     return Comparison(
         meta=meta,
-        labels=[spec.label for spec in specs],
-        seeds=seeds,
-        checkpoints=[int(c) for c in config["checkpoints"]],
+        labels=saved.labels,
+        seeds=saved.seeds,
+        checkpoints=[int(c) for c in meta["config"]["checkpoints"]],
         regret={label: reference - values for label, values in incumbents.items()},
         evaluated_regret=evaluated_regret,
         by_mean_regret=by_mean_regret,
@@ -244,14 +282,46 @@ def _regret_cell(mean: float, se: float) -> str:
     return f"{mean:.3f} ± {se:.3f}" if math.isfinite(se) else f"{mean:.3f}"
 
 
+def versus_first_table(
+    intro: str,
+    labels: Sequence[str],
+    checkpoints: Sequence[int],
+    *,
+    p_value: Callable[[str, int], float],
+    mean: Callable[[str, int], float],
+    better: Callable[[float, float], bool],
+) -> list[str]:
+    """Markdown lines: a blank line, ``intro``, a blank line and a table of the first label
+    against each other label, a row an other label and a column a checkpoint. A cell holds
+    ``p_value(other, checkpoint)`` and, in brackets, the label whose ``mean(label,
+    checkpoint)`` is ``better`` than the other's, or ``equal``."""
+    first = labels[0]
+    lines = [
+        "",
+        intro,
+        "",
+        f"| `{first}` vs | " + " | ".join(f"@{c}" for c in checkpoints) + " |",
+        "|" + "---|" * (len(checkpoints) + 1),
+    ]
+    for other in labels[1:]:
+        cells = []
+        for c in checkpoints:
+            mine, theirs = mean(first, c), mean(other, c)
+            side = first if better(mine, theirs) else other if better(theirs, mine) else "equal"
+            cells.append(f"{_p(p_value(other, c))} ({side})")
+        lines.append(f"| `{other}` | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown_tables(summary: dict[str, Any]) -> str:
     """The regret table, the rank table and the p-value tables."""
     checkpoints = summary["checkpoints"]
     samplers = summary["samplers"]
     labels = list(samplers)
+    first = labels[0]
     final = checkpoints[-1]
-    noisy = "mean_evaluated_regret" in samplers[labels[0]]
-    by_mean = "mean_by_mean_regret" in samplers[labels[0]]
+    noisy = "mean_evaluated_regret" in samplers[first]
+    by_mean = "mean_by_mean_regret" in samplers[first]
     head = (
         ["sampler"]
         + [f"regret @{c}" for c in checkpoints]
@@ -315,44 +385,26 @@ def markdown_tables(summary: dict[str, Any]) -> str:
                 ]
             lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
         if summary.get("wilcoxon_by_mean_p"):
-            first = labels[0]
-            lines += [
-                "",
+            lines += versus_first_table(
                 f"Paired two-sided Wilcoxon signed-rank p-values of `{first}` against each other "
                 "sampler, recommended incumbent, same seeds (lower mean regret in brackets):",
-                "",
-                f"| `{first}` vs | " + " | ".join(f"@{c}" for c in checkpoints) + " |",
-                "|" + "---|" * (len(checkpoints) + 1),
-            ]
-            for other in labels[1:]:
-                cells = []
-                for c in checkpoints:
-                    p = summary["wilcoxon_by_mean_p"][str(c)][other]
-                    mine = samplers[first]["by_mean_tail"][str(c)]["mean"]
-                    theirs = samplers[other]["by_mean_tail"][str(c)]["mean"]
-                    side = first if mine < theirs else other if theirs < mine else "equal"
-                    cells.append(f"{_p(p)} ({side})")
-                lines.append(f"| `{other}` | " + " | ".join(cells) + " |")
+                labels,
+                checkpoints,
+                p_value=lambda other, c: summary["wilcoxon_by_mean_p"][str(c)][other],
+                mean=lambda label, c: samplers[label]["by_mean_tail"][str(c)]["mean"],
+                better=operator.lt,
+            )
 
     if len(labels) > 1:
-        first = labels[0]
-        lines += [
-            "",
+        lines += versus_first_table(
             f"Two-sided Mann-Whitney U p-values of `{first}` against each other sampler "
             "(regret over seeds; which side has the lower mean regret in brackets):",
-            "",
-            f"| `{first}` vs | " + " | ".join(f"@{c}" for c in checkpoints) + " |",
-            "|" + "---|" * (len(checkpoints) + 1),
-        ]
-        for other in labels[1:]:
-            cells = []
-            for c in checkpoints:
-                p = summary["mann_whitney_p"][str(c)][first][other]
-                mine = samplers[first]["mean_regret"][str(c)]
-                theirs = samplers[other]["mean_regret"][str(c)]
-                side = first if mine < theirs else other if theirs < mine else "equal"
-                cells.append(f"{_p(p)} ({side})")
-            lines.append(f"| `{other}` | " + " | ".join(cells) + " |")
+            labels,
+            checkpoints,
+            p_value=lambda other, c: summary["mann_whitney_p"][str(c)][first][other],
+            mean=lambda label, c: samplers[label]["mean_regret"][str(c)],
+            better=operator.lt,
+        )
         if len(labels) > 2:
             last = str(checkpoints[-1])
             lines += [
@@ -429,6 +481,21 @@ def plot_regret(
     plt.close(figure)
 
 
+def machine_and_versions(meta: dict[str, Any]) -> list[str]:
+    """README lines from ``meta.json`` on where the runs ran: the machine, ``--jobs``, the
+    start and finish dates, the package versions and the git commit."""
+    machine = meta["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+    return [
+        f"Machine: {machine['cpu_model']} ({machine['cpu_count']} CPUs), {machine['platform']}, "
+        f"--jobs {meta['config']['jobs']}. Started {meta['started']}, finished "
+        f"{meta.get('finished')}.",
+        "",
+        f"Versions: {versions}; git {meta['git_commit']}.",
+        "",
+    ]
+
+
 def _provenance(meta: dict[str, Any]) -> list[str]:
     reused = meta.get("runs_reused", 0)
     earlier = [entry for entry in meta.get("earlier_invocations", []) if entry.get("finished")]
@@ -447,8 +514,6 @@ def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
     meta = comparison.meta
     config = meta["config"]
     problem = config["problem"]
-    machine = meta["machine"]
-    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
     reference = (
         f"the optimum of the table, {comparison.reference:.4f}"
         if comparison.reference_known
@@ -503,11 +568,7 @@ def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
         ),
         "",
         markdown_tables(summary),
-        f"Machine: {machine['cpu_model']} ({machine['cpu_count']} CPUs), {machine['platform']}, "
-        f"--jobs {config['jobs']}. Started {meta['started']}, finished {meta.get('finished')}.",
-        "",
-        f"Versions: {versions}; git {meta['git_commit']}.",
-        "",
+        *machine_and_versions(meta),
         *_provenance(meta),
         f"Rebuild this page from the run files: `python -m benchmarks.report {meta['out']}`.",
     ]
@@ -531,20 +592,37 @@ def write_report(out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.report",
-        description="Rebuild a comparison's plot, table and summary from its run files.",
-    )
-    parser.add_argument("out", type=Path, help="the --out folder of benchmarks.compare")
+def rebuild_report_main(
+    argv: Sequence[str] | None,
+    *,
+    module: str,
+    description: str,
+    out_help: str,
+    write: Callable[[Path], object],
+) -> int:
+    """The command line ``python -m MODULE OUT``: rebuild OUT's report with ``write`` and
+    print the README's path (returns 0), or print ``MODULE: ERROR`` to stderr when a file is
+    missing or malformed (returns 2)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("out", type=Path, help=out_help)
     args = parser.parse_args(argv)
     try:
-        write_report(args.out)
+        write(args.out)
     except (ValueError, KeyError, json.JSONDecodeError) as error:
-        print(f"benchmarks.report: {error}", file=sys.stderr)
+        print(f"{module}: {error}", file=sys.stderr)
         return 2
     print(args.out / README_FILE)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return rebuild_report_main(
+        argv,
+        module="benchmarks.report",
+        description="Rebuild a comparison's plot, table and summary from its run files.",
+        out_help="the --out folder of benchmarks.compare",
+        write=write_report,
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import re
 import sys
 import time
 from typing import Any
+from typing import TypeVar
 import warnings
 
 import optuna
@@ -34,6 +35,8 @@ import optuna_amoeba
 
 RUN_FORMAT = 3  # 2: mean_incumbent_true_value; 3: by optuna_amoeba.recommend_by_mean
 RUNS_DIR = "runs"
+
+TaskT = TypeVar("TaskT")
 
 
 @dataclass(frozen=True)
@@ -185,20 +188,26 @@ def load_run(path: Path) -> dict[str, Any]:
     return record
 
 
-def stored_run(out_dir: Path, task: RunTask) -> dict[str, Any] | None:
-    """The saved record of ``task`` if one with the same configuration exists."""
-    path = run_path(out_dir, task.sampler.label, task.seed)
+def saved_record(path: Path, run_format: int, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The run saved at ``path`` if it can be read, has ``run_format`` and holds every key of
+    ``config`` with the same value; otherwise None."""
     if not path.is_file():
         return None
     try:
         record = load_run(path)
     except (OSError, json.JSONDecodeError):
         return None
-    if record.get("format") != RUN_FORMAT:
+    if record.get("format") != run_format:
         return None
-    if {key: record.get(key) for key in task.config()} != task.config():
+    if {key: record.get(key) for key in config} != config:
         return None
     return record
+
+
+def stored_run(out_dir: Path, task: RunTask) -> dict[str, Any] | None:
+    """The saved record of ``task`` if one with the same configuration exists."""
+    path = run_path(out_dir, task.sampler.label, task.seed)
+    return saved_record(path, RUN_FORMAT, task.config())
 
 
 def _run_and_save(task: RunTask, out_dir: Path) -> dict[str, Any]:
@@ -229,6 +238,66 @@ def _final_regret(record: dict[str, Any]) -> str:
     return f"best {record['incumbent_true_value'][-1]:.4g}"
 
 
+def _print_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_unsaved(
+    tasks: Sequence[TaskT],
+    out_dir: Path,
+    *,
+    jobs: int,
+    is_saved: Callable[[TaskT], bool],
+    run_and_save: Callable[[TaskT, Path], dict[str, Any]],
+    name: Callable[[TaskT], str],
+    outcome: Callable[[TaskT, dict[str, Any], float, float], str],
+    progress: Callable[[str], None] = _print_progress,
+) -> tuple[list[str], int]:
+    """Run every task not ``is_saved`` as ``run_and_save(task, out_dir)`` in a
+    :func:`process_pool` of up to ``jobs`` processes.
+
+    Returns the failed runs' messages (``NAME: ERROR``) and how many tasks were saved already.
+
+    Progress lines go to ``progress`` (stderr by default): how many saved runs are reused, then
+    one per finished run, ``[DONE/PENDING] NAME: FAILED: ERROR`` or
+    ``[DONE/PENDING] NAME: OUTCOME`` with ``outcome(task, record, elapsed seconds, ETA
+    seconds)``.
+    """
+    pending = [task for task in tasks if not is_saved(task)]
+    reused = len(tasks) - len(pending)
+    if reused:
+        progress(f"reusing {reused} run(s) already saved in {out_dir}")
+    failures: list[str] = []
+    if not pending:
+        return failures, reused
+    started = time.monotonic()
+    with process_pool(min(jobs, len(pending))) as pool:
+        futures: dict[Future[dict[str, Any]], TaskT] = {
+            pool.submit(run_and_save, task, out_dir): task for task in pending
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            task = futures[future]
+            elapsed = time.monotonic() - started
+            eta = elapsed / done * (len(pending) - done)
+            prefix = f"[{done}/{len(pending)}] {name(task)}:"
+            try:
+                record = future.result()
+            except Exception as error:  # reported; the other runs go on
+                failures.append(f"{name(task)}: {error!r}")
+                progress(f"{prefix} FAILED: {error!r}")
+                continue
+            progress(f"{prefix} {outcome(task, record, elapsed, eta)}")
+    return failures, reused
+
+
+def _outcome(task: RunTask, record: dict[str, Any], elapsed: float, eta: float) -> str:
+    return (
+        f"{_final_regret(record)} after {task.n_trials} trials "
+        f"({record['wall_seconds']:.1f} s); elapsed {_format_duration(elapsed)}, "
+        f"ETA {_format_duration(eta) if math.isfinite(eta) else '?'}"
+    )
+
+
 def run_all(
     tasks: Sequence[RunTask],
     out_dir: Path,
@@ -244,38 +313,13 @@ def run_all(
     Progress lines (one per finished run, with counts and an ETA) go to ``progress``,
     stderr by default.
     """
-    if progress is None:
-
-        def progress(line: str) -> None:
-            print(line, file=sys.stderr, flush=True)
-
-    pending = [task for task in tasks if not (reuse and stored_run(out_dir, task) is not None)]
-    reused = len(tasks) - len(pending)
-    if reused:
-        progress(f"reusing {reused} run(s) already saved in {out_dir}")
-    failures: list[str] = []
-    if not pending:
-        return failures, reused
-    started = time.monotonic()
-    with process_pool(min(jobs, len(pending))) as pool:
-        futures: dict[Future[dict[str, Any]], RunTask] = {
-            pool.submit(_run_and_save, task, out_dir): task for task in pending
-        }
-        for done, future in enumerate(as_completed(futures), start=1):
-            task = futures[future]
-            elapsed = time.monotonic() - started
-            eta = elapsed / done * (len(pending) - done)
-            prefix = f"[{done}/{len(pending)}] {task.sampler.label} seed {task.seed}:"
-            try:
-                record = future.result()
-            except Exception as error:  # reported; the other runs go on
-                failures.append(f"{task.sampler.label} seed {task.seed}: {error!r}")
-                progress(f"{prefix} FAILED: {error!r}")
-                continue
-            seconds = record["wall_seconds"]
-            progress(
-                f"{prefix} {_final_regret(record)} after {task.n_trials} trials "
-                f"({seconds:.1f} s); elapsed {_format_duration(elapsed)}, "
-                f"ETA {_format_duration(eta) if math.isfinite(eta) else '?'}"
-            )
-    return failures, reused
+    return run_unsaved(
+        tasks,
+        out_dir,
+        jobs=jobs,
+        is_saved=lambda task: reuse and stored_run(out_dir, task) is not None,
+        run_and_save=_run_and_save,
+        name=lambda task: f"{task.sampler.label} seed {task.seed}",
+        outcome=_outcome,
+        progress=_print_progress if progress is None else progress,
+    )

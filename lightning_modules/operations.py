@@ -87,6 +87,18 @@ class StackedSeparableConv(nn.Sequential):
         )
 
 
+def _conv_1x7_then_7x1_layers(in_channels: int, out_channels: int, stride: int) -> list[nn.Module]:
+    """ReLU-1x7 (stride along the width)-BN-ReLU-7x1 (stride along the height)-BN."""
+    return [
+        nn.ReLU(inplace=False),
+        nn.Conv2d(in_channels, out_channels, (1, 7), (1, stride), (0, 3), bias=False),
+        batch_norm(out_channels),
+        nn.ReLU(inplace=False),
+        nn.Conv2d(out_channels, out_channels, (7, 1), (stride, 1), (3, 0), bias=False),
+        batch_norm(out_channels),
+    ]
+
+
 class Conv1x7Then7x1(nn.Sequential):
     """A ``1 x 7`` then a ``7 x 1`` convolution inside a 4x channel bottleneck.
 
@@ -99,23 +111,12 @@ class Conv1x7Then7x1(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         reduced = out_channels // 4
         if reduced < 1:
-            super().__init__(
-                nn.ReLU(inplace=False),
-                nn.Conv2d(in_channels, out_channels, (1, 7), (1, stride), (0, 3), bias=False),
-                batch_norm(out_channels),
-                nn.ReLU(inplace=False),
-                nn.Conv2d(out_channels, out_channels, (7, 1), (stride, 1), (3, 0), bias=False),
-                batch_norm(out_channels),
-            )
+            super().__init__(*_conv_1x7_then_7x1_layers(in_channels, out_channels, stride))
             return
+        # Unpacked, not nested, so the layers keep the state-dict keys of saved checkpoints.
         super().__init__(
             ReLUConvBN(in_channels, reduced, 1),
-            nn.ReLU(inplace=False),
-            nn.Conv2d(reduced, reduced, (1, 7), (1, stride), (0, 3), bias=False),
-            batch_norm(reduced),
-            nn.ReLU(inplace=False),
-            nn.Conv2d(reduced, reduced, (7, 1), (stride, 1), (3, 0), bias=False),
-            batch_norm(reduced),
+            *_conv_1x7_then_7x1_layers(reduced, reduced, stride),
             ReLUConvBN(reduced, out_channels, 1),
         )
 

@@ -166,14 +166,20 @@ def test_synthetic_problem_measures_regret_against_the_best_run(tmp_path: Path) 
     assert found >= 0.5  # at least one run reached the best value of all runs
 
 
+def _random_on_nats(table_path: Path, out: Path, *, n_trials: int, seeds: int) -> list[str]:
+    """``benchmarks.compare`` arguments for random search on the NATS table, ``--out``
+    last."""
+    return [
+        "--problem", "nats", "--data", str(table_path), "--samplers", "random",
+        "--n-trials", str(n_trials), "--seeds", str(seeds), "--out", str(out),
+    ]  # fmt: skip
+
+
 def test_rerun_reuses_saved_runs_and_report_rebuilds(
     table_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "again"
-    argv = [
-        "--problem", "nats", "--data", str(table_path), "--samplers", "random",
-        "--n-trials", "15", "--seeds", "2", "--out", str(out),
-    ]  # fmt: skip
+    argv = _random_on_nats(table_path, out, n_trials=15, seeds=2)
     assert compare.main(argv) == 0
     saved = run_path(out, "random", 1)
     before = saved.stat().st_mtime_ns
@@ -190,6 +196,20 @@ def test_rerun_reuses_saved_runs_and_report_rebuilds(
     (out / "README.md").unlink()
     assert report.main([str(out)]) == 0
     assert "| `random` |" in (out / "README.md").read_text()
+
+
+def test_report_refuses_a_truncated_run_naming_its_length(
+    table_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "truncated"
+    assert compare.main(_random_on_nats(table_path, out, n_trials=6, seeds=1)) == 0
+    path = run_path(out, "random", 0)
+    record = json.loads(path.read_text())
+    record["incumbent_true_value"] = record["incumbent_true_value"][:4]
+    path.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert report.main([str(out)]) == 2
+    assert f"run {path} has 4 trials, not 6" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_size_arguments
 from lightning_modules.commands._common import add_storage_arguments
+from lightning_modules.commands._common import apply_cpu_threads
 from lightning_modules.commands._common import apply_dataset_defaults
 from lightning_modules.commands._common import check_cpu_threads
 from lightning_modules.commands._common import check_hardware
@@ -38,6 +39,7 @@ from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_storage
 from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import seed_value
+from lightning_modules.commands._common import short_estimate
 from lightning_modules.commands._common import trial_genotype
 from lightning_modules.commands._common import UsageError
 from lightning_modules.commands._pareto import ACCURACY
@@ -54,7 +56,6 @@ from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
 from optuna_amoeba import mask_password
-from optuna_amoeba import MeanEstimate
 from optuna_amoeba import recommend_by_mean
 from optuna_amoeba._storage import JOURNAL_SCHEME
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
@@ -299,7 +300,7 @@ class ProgressDisplay:
         if len(study.directions) > 1:
             parts.append(front_status(study))
         elif estimates := recommend_by_mean(study):
-            parts.append(f"recommended={_short_estimate(estimates[0])}")
+            parts.append(f"recommended={short_estimate(estimates[0])}")
         if self.durations:
             mean = sum(self.durations) / len(self.durations)
             parts.append(f"{self.durations[-1]:.1f} s (mean {mean:.1f} s/trial)")
@@ -348,14 +349,6 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
         return AgingEvolutionSampler(**options)  # type: ignore[arg-type]
     except ValueError as error:
         raise UsageError(f"sampler: {error}") from None
-
-
-def _short_estimate(estimate: MeanEstimate) -> str:
-    """``0.9312 (trial 12)``, or ``0.9301 (mean of 3, trials 4, 9, 12)``."""
-    if estimate.count == 1:
-        return f"{estimate.mean:.4f} (trial {estimate.trial_numbers[0]})"
-    numbers = ", ".join(str(number) for number in estimate.trial_numbers)
-    return f"{estimate.mean:.4f} (mean of {estimate.count}, trials {numbers})"
 
 
 def _best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -519,20 +512,8 @@ def _search(
             _print_best(study, args)
             return 0
 
-    if args.cpu_threads is not None:
-        import torch
-
-        torch.set_num_threads(args.cpu_threads)
-    datamodule = prepare_data(
-        args.dataset,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        val_size=args.val_size,
-        seed=args.seed or 0,
-        download=not args.no_download,
-        cutout=args.cutout,
-        image_size=args.image_size,
-    )
+    apply_cpu_threads(args)
+    datamodule = prepare_data(args, seed=args.seed or 0)
     from lightning_modules.commands._interrupt import InterruptGuard
 
     guard = InterruptGuard()

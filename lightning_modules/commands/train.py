@@ -16,6 +16,7 @@ from lightning_modules.commands._common import add_cpu_threads_argument
 from lightning_modules.commands._common import add_dataset_arguments
 from lightning_modules.commands._common import add_hardware_arguments
 from lightning_modules.commands._common import add_storage_arguments
+from lightning_modules.commands._common import apply_cpu_threads
 from lightning_modules.commands._common import apply_dataset_defaults
 from lightning_modules.commands._common import check_cpu_threads
 from lightning_modules.commands._common import check_hardware
@@ -243,23 +244,12 @@ def run(args: argparse.Namespace) -> int:
     genotype = _genotype(args)
 
     import lightning.pytorch as pl
-    import torch
 
     from lightning_modules.objective import keyboard_interrupts
     from lightning_modules.objective import quiet_lightning
 
-    if args.cpu_threads is not None:
-        torch.set_num_threads(args.cpu_threads)
-    datamodule = prepare_data(
-        args.dataset,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        val_size=args.val_size,
-        seed=args.seed,
-        download=not args.no_download,
-        cutout=args.cutout,
-        image_size=args.image_size,
-    )
+    apply_cpu_threads(args)
+    datamodule = prepare_data(args, seed=args.seed)
     checkpoint_dir = Path(args.checkpoint_dir)
     resume_from = _resume_from(checkpoint_dir, genotype, datamodule, args)
     trainer = _build_trainer(args, devices, checkpoint_dir, datamodule.has_validation)
