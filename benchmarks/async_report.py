@@ -26,10 +26,10 @@ import numpy as np
 
 from benchmarks.async_sim import META_FILE
 from benchmarks.async_sim import run_path
-from benchmarks.report import _p
-from benchmarks.report import _standard_error
+from benchmarks.report import format_p
 from benchmarks.report import machine_and_versions
 from benchmarks.report import rebuild_report_main
+from benchmarks.report import standard_error
 from benchmarks.runner import load_run
 
 
@@ -160,7 +160,7 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
             per_k[str(k)] = {
                 "horizon": comparison.horizon[k],
                 "mean_regret": {str(f): float(np.nanmean(v)) for f, v in at.items()},
-                "se_regret": {str(f): _standard_error(v[~np.isnan(v)]) for f, v in at.items()},
+                "se_regret": {str(f): standard_error(v[~np.isnan(v)]) for f, v in at.items()},
                 "p90_regret": {str(f): float(np.nanpercentile(v, 90)) for f, v in at.items()},
                 "time_to_target": reach,
                 "seeds_reaching_target": float(np.mean(final <= target)),
@@ -307,7 +307,7 @@ def markdown_tables(summary: dict[str, Any]) -> str:
                 mine = summary["samplers"][first][str(k)]["mean_regret"][str(f)]
                 theirs = summary["samplers"][other][str(k)]["mean_regret"][str(f)]
                 side = first if mine < theirs else other if theirs < mine else "equal"
-                cells.append("-" if p is None else f"{_p(p)} ({side})")
+                cells.append("-" if p is None else f"{format_p(p)} ({side})")
             lines.append(f"| {k} | `{other}` | " + " | ".join(cells) + " |")
     lines += [
         "",

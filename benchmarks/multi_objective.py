@@ -34,13 +34,13 @@ from benchmarks.nats_size import load_size_problem
 from benchmarks.nats_size import NatsSizeProblem
 from benchmarks.nats_size import SIZE_OBJECTIVES
 from benchmarks.problems import ProblemSpec
-from benchmarks.report import _milliseconds
-from benchmarks.report import _provenance
-from benchmarks.report import _standard_error
+from benchmarks.report import format_milliseconds
 from benchmarks.report import load_saved_runs
 from benchmarks.report import machine_and_versions
+from benchmarks.report import provenance_lines
 from benchmarks.report import README_FILE
 from benchmarks.report import rebuild_report_main
+from benchmarks.report import standard_error
 from benchmarks.report import SUMMARY_FILE
 from benchmarks.report import versus_first_table
 from benchmarks.runner import RUN_FORMAT
@@ -187,7 +187,7 @@ def summarize(comparison: MultiObjectiveComparison) -> dict[str, Any]:
         found = comparison.front_points_found[label]
         samplers[label] = {
             "mean_hypervolume": {str(c): float(np.mean(at[label][c])) for c in checkpoints},
-            "se_hypervolume": {str(c): _standard_error(at[label][c]) for c in checkpoints},
+            "se_hypervolume": {str(c): standard_error(at[label][c]) for c in checkpoints},
             "mean_gap": {
                 str(c): comparison.max_hypervolume - float(np.mean(at[label][c]))
                 for c in checkpoints
@@ -254,7 +254,7 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         cells += [
             f"{row['mean_front_points_found'][final]:.1f} of {summary['table_front_size']}",
             f"{row['mean_rank'][final]:.2f}",
-            _milliseconds(row["sampler_seconds_per_trial"]),
+            format_milliseconds(row["sampler_seconds_per_trial"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if len(labels) > 1:
@@ -434,7 +434,7 @@ def _readme(comparison: MultiObjectiveComparison, summary: dict[str, Any]) -> st
         "",
         markdown_tables(summary),
         *machine_and_versions(meta),
-        *_provenance(meta),
+        *provenance_lines(meta),
         "Rebuild this page from the run files: "
         f"`python -m benchmarks.multi_objective {meta['out']}`.",
     ]

@@ -172,7 +172,8 @@ def load_comparison(out_dir: Path) -> Comparison:
     )
 
 
-def _standard_error(values: np.ndarray) -> float:
+def standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values``; NaN with fewer than two."""
     if len(values) < 2:
         return float("nan")
     return float(np.std(values, ddof=1) / math.sqrt(len(values)))
@@ -190,7 +191,7 @@ def _paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
 def _tail(values: np.ndarray) -> dict[str, float]:
     return {
         "mean": float(np.mean(values)),
-        "se": _standard_error(values),
+        "se": standard_error(values),
         "p90": float(np.percentile(values, 90)),
         "worst": float(np.max(values)),
     }
@@ -208,7 +209,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         final = comparison.regret[label][:, -1]
         samplers[label] = {
             "mean_regret": {str(c): float(np.mean(at[label][c])) for c in checkpoints},
-            "se_regret": {str(c): _standard_error(at[label][c]) for c in checkpoints},
+            "se_regret": {str(c): standard_error(at[label][c]) for c in checkpoints},
             "found_optimum": float(np.mean(final <= FOUND_TOLERANCE)),
             "wall_seconds_per_trial": float(np.mean(comparison.wall_per_trial[label])),
             "sampler_seconds_per_trial": float(np.mean(comparison.sampler_per_trial[label])),
@@ -224,7 +225,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
                 str(c): float(np.mean(by_mean[:, c - 1])) for c in checkpoints
             }
             samplers[label]["se_by_mean_regret"] = {
-                str(c): _standard_error(by_mean[:, c - 1]) for c in checkpoints
+                str(c): standard_error(by_mean[:, c - 1]) for c in checkpoints
             }
             samplers[label]["by_mean_tail"] = {
                 str(c): _tail(by_mean[:, c - 1]) for c in checkpoints
@@ -269,11 +270,13 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
     }
 
 
-def _p(value: float) -> str:
+def format_p(value: float) -> str:
+    """A p-value for a table: two significant digits, scientific below 0.001."""
     return f"{value:.2g}" if value >= 1e-3 else f"{value:.1e}"
 
 
-def _milliseconds(seconds: float) -> str:
+def format_milliseconds(seconds: float) -> str:
+    """``seconds`` in milliseconds: whole from 100 ms, two decimals below."""
     milliseconds = 1e3 * seconds
     return f"{milliseconds:.0f}" if milliseconds >= 100 else f"{milliseconds:.2f}"
 
@@ -308,7 +311,7 @@ def versus_first_table(
         for c in checkpoints:
             mine, theirs = mean(first, c), mean(other, c)
             side = first if better(mine, theirs) else other if better(theirs, mine) else "equal"
-            cells.append(f"{_p(p_value(other, c))} ({side})")
+            cells.append(f"{format_p(p_value(other, c))} ({side})")
         lines.append(f"| `{other}` | " + " | ".join(cells) + " |")
     return lines
 
@@ -347,8 +350,8 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         cells += [
             f"{row['found_optimum']:.0%}",
             f"{row['mean_rank'][str(checkpoints[-1])]:.2f}",
-            _milliseconds(row["wall_seconds_per_trial"]),
-            _milliseconds(row["sampler_seconds_per_trial"]),
+            format_milliseconds(row["wall_seconds_per_trial"]),
+            format_milliseconds(row["sampler_seconds_per_trial"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
 
@@ -416,7 +419,7 @@ def markdown_tables(summary: dict[str, Any]) -> str:
             ]
             for a in labels:
                 row_p = summary["mann_whitney_p"][last][a]
-                cells = [_p(row_p[b]) if b != a else "-" for b in labels]
+                cells = [format_p(row_p[b]) if b != a else "-" for b in labels]
                 lines.append(f"| `{a}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -496,7 +499,9 @@ def machine_and_versions(meta: dict[str, Any]) -> list[str]:
     ]
 
 
-def _provenance(meta: dict[str, Any]) -> list[str]:
+def provenance_lines(meta: dict[str, Any]) -> list[str]:
+    """README lines naming the earlier invocations whose saved runs were reused (none when
+    no run was reused)."""
     reused = meta.get("runs_reused", 0)
     earlier = [entry for entry in meta.get("earlier_invocations", []) if entry.get("finished")]
     if not reused:
@@ -569,7 +574,7 @@ def _readme(comparison: Comparison, summary: dict[str, Any]) -> str:
         "",
         markdown_tables(summary),
         *machine_and_versions(meta),
-        *_provenance(meta),
+        *provenance_lines(meta),
         f"Rebuild this page from the run files: `python -m benchmarks.report {meta['out']}`.",
     ]
     return "\n".join(lines) + "\n"
