@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from collections.abc import Mapping
 import os
 from pathlib import Path
 import signal
@@ -183,13 +184,18 @@ def add_cpu_threads_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def fill_unset(args: argparse.Namespace, values: Mapping[str, object]) -> None:
+    """Set each option named in ``values`` that the command line left ``None``."""
+    for name, value in values.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def apply_dataset_defaults(
     args: argparse.Namespace, defaults: dict[str, dict[str, int | float]]
 ) -> None:
     """Fill the options left unset with ``defaults[args.dataset]``."""
-    for name, value in defaults.get(dataset_kind(args.dataset), {}).items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_unset(args, defaults.get(dataset_kind(args.dataset), {}))
     if args.cpu_threads is None and args.dataset == "digits":
         args.cpu_threads = 1
     if args.image_size is not None and dataset_kind(args.dataset) != "imagefolder":

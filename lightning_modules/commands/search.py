@@ -32,6 +32,7 @@ from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
 from lightning_modules.commands._common import describe_estimate
+from lightning_modules.commands._common import fill_unset
 from lightning_modules.commands._common import finite_float
 from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import MAX_SEED
@@ -240,9 +241,7 @@ def apply_paper_settings(args: argparse.Namespace) -> None:
     """With ``--paper``, fill the options left unset with :data:`PAPER_SEARCH`."""
     if not args.paper:
         return
-    for name, value in PAPER_SEARCH.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_unset(args, PAPER_SEARCH)
 
 
 def _dataset_identity(dataset: str) -> str:

@@ -22,6 +22,7 @@ from lightning_modules.commands._common import check_cpu_threads
 from lightning_modules.commands._common import check_hardware
 from lightning_modules.commands._common import check_int
 from lightning_modules.commands._common import check_output_dir
+from lightning_modules.commands._common import fill_unset
 from lightning_modules.commands._common import finite_float
 from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import load_study
@@ -193,9 +194,7 @@ def _check_checkpoint(path: Path, expected: dict[str, Any]) -> None:
 
 def _apply_recipe(args: argparse.Namespace) -> None:
     """Fill the options left unset from ``--recipe`` (``digits`` keeping its small sizes)."""
-    for name, value in recipe_defaults(args.recipe, dataset_kind(args.dataset)).items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_unset(args, recipe_defaults(args.recipe, dataset_kind(args.dataset)))
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
