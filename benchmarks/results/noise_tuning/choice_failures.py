@@ -22,45 +22,52 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Sequence
 import math
 from pathlib import Path
 import sys
 from typing import Any
 
 import numpy as np
+from optuna.study import StudyDirection
 from scipy.stats import wilcoxon
 from summarize import TAIL_LEVEL
 
 from benchmarks.runner import load_run
+from optuna_amoeba import estimate_by_params
+from optuna_amoeba import MeanEstimate
 
 
-Rule = Callable[[list[float], float], float]
+Rule = Callable[[MeanEstimate, Sequence[float]], float]  # a set, the run's observed values
+BUDGETS = (100, 300)
 
 
-def evaluations_by_architecture(run: dict[str, Any], budget: int) -> dict[float, list[float]]:
-    """The first ``budget`` observed values, grouped by true accuracy."""
-    grouped: dict[float, list[float]] = {}
-    for observed, true in zip(run["values"][:budget], run["true_values"][:budget], strict=True):
-        grouped.setdefault(true, []).append(observed)
-    return grouped
-
-
-def pooled_noise(grouped: dict[float, list[float]]) -> float:
-    """Standard deviation of repeated evaluations, pooled over architectures (0 without)."""
-    squares = sum(float(np.sum((np.array(v) - np.mean(v)) ** 2)) for v in grouped.values())
-    degrees = sum(len(values) - 1 for values in grouped.values())
-    return math.sqrt(squares / degrees) if degrees else 0.0
+def estimates(run: dict[str, Any], budget: int) -> list[MeanEstimate]:
+    """The first ``budget`` evaluations grouped by true accuracy (``params["accuracy"]``), as
+    :func:`optuna_amoeba.estimate_by_params` groups a study's by parameters."""
+    observed, true = run["values"][:budget], run["true_values"][:budget]
+    evaluations = (
+        (number, {"accuracy": accuracy}, value)
+        for number, (value, accuracy) in enumerate(zip(observed, true, strict=True))
+    )
+    return estimate_by_params(evaluations, StudyDirection.MAXIMIZE)
 
 
 def lower_bound(width: float) -> Rule:
-    def score(values: list[float], noise: float) -> float:
-        return float(np.mean(values)) - width * noise / math.sqrt(len(values))
+    """The mean less ``width`` pooled standard errors (``recommend_by_mean``: 1)."""
+
+    def score(estimate: MeanEstimate, values: Sequence[float]) -> float:
+        return estimate.mean - width * (estimate.mean - estimate.pessimistic_mean)
 
     return score
 
 
-def lower_bound_after_first(values: list[float], noise: float) -> float:
-    later = values[1:] or values
+def lower_bound_after_first(estimate: MeanEstimate, values: Sequence[float]) -> float:
+    """The mean of the evaluations after the first, less one pooled standard error."""
+    if estimate.count == 1:
+        return estimate.pessimistic_mean
+    noise = (estimate.mean - estimate.pessimistic_mean) * math.sqrt(estimate.count)
+    later = [values[number] for number in estimate.trial_numbers[1:]]
     return float(np.mean(later)) - noise / math.sqrt(len(later))
 
 
@@ -73,10 +80,9 @@ RULES: dict[str, Rule] = {
 }
 
 
-def recommended(grouped: dict[float, list[float]], rule: Rule) -> float:
-    """The true accuracy of the architecture ``rule`` ranks first."""
-    noise = pooled_noise(grouped)
-    return max(grouped, key=lambda true: rule(grouped[true], noise))
+def recommended(run: dict[str, Any], budget: int, rule: Rule) -> MeanEstimate:
+    """The set ``rule`` ranks first after ``budget`` evaluations."""
+    return max(estimates(run, budget), key=lambda estimate: rule(estimate, run["values"]))
 
 
 def choice_failures(runs: list[dict[str, Any]]) -> str:
@@ -84,14 +90,14 @@ def choice_failures(runs: list[dict[str, Any]]) -> str:
     good_counts: Counter[int] = Counter()
     recommended_bias, good_bias = [], []
     for run in runs:
-        grouped = evaluations_by_architecture(run, 100)
-        chosen = recommended(grouped, DEFAULT_RULE)
-        good = max(grouped)
-        if run["optimum"] - chosen > TAIL_LEVEL >= run["optimum"] - good:
-            recommended_counts[min(len(grouped[chosen]), 5)] += 1
-            good_counts[min(len(grouped[good]), 5)] += 1
-            recommended_bias.append(np.mean(grouped[chosen]) - chosen)
-            good_bias.append(np.mean(grouped[good]) - good)
+        chosen = recommended(run, 100, DEFAULT_RULE)
+        good = max(estimates(run, 100), key=lambda estimate: estimate.params["accuracy"])
+        chosen_true, good_true = chosen.params["accuracy"], good.params["accuracy"]
+        if run["optimum"] - chosen_true > TAIL_LEVEL >= run["optimum"] - good_true:
+            recommended_counts[min(chosen.count, 5)] += 1
+            good_counts[min(good.count, 5)] += 1
+            recommended_bias.append(chosen.mean - chosen_true)
+            good_bias.append(good.mean - good_true)
     if not recommended_bias:
         return "  no choice failures at 100"
 
@@ -109,27 +115,24 @@ def choice_failures(runs: list[dict[str, Any]]) -> str:
 def regrets(runs: list[dict[str, Any]], rule: Rule, budget: int) -> np.ndarray:
     """Each run's regret after ``budget`` evaluations, incumbent by ``rule``."""
     return np.array(
-        [
-            run["optimum"] - recommended(evaluations_by_architecture(run, budget), rule)
-            for run in runs
-        ]
+        [run["optimum"] - recommended(run, budget, rule).params["accuracy"] for run in runs]
     )
 
 
-def rule_line(runs: list[dict[str, Any]], name: str, rule: Rule) -> str:
-    """Mean, p90 and tail share at 100 and 300; after the first rule, a paired Wilcoxon
-    test against ``recommend_by_mean``'s."""
+def rule_line(
+    runs: list[dict[str, Any]], name: str, rule: Rule, default: dict[int, np.ndarray]
+) -> str:
+    """Mean, p90 and tail share at each budget; for a rule other than the default, a paired
+    Wilcoxon test against the ``default`` regrets."""
     cells = []
-    for budget in (100, 300):
-        regret = regrets(runs, rule, budget)
+    for budget in BUDGETS:
+        regret = default[budget] if rule is DEFAULT_RULE else regrets(runs, rule, budget)
         cell = (
             f"@{budget} {regret.mean():.3f}, p90 {np.quantile(regret, 0.9):.3f}, "
             f"share {np.mean(regret > TAIL_LEVEL):.3f}"
         )
-        if rule is not DEFAULT_RULE:
-            default = regrets(runs, DEFAULT_RULE, budget)
-            if np.any(regret != default):
-                cell += f" (p = {wilcoxon(regret, default).pvalue:.2g})"
+        if rule is not DEFAULT_RULE and np.any(regret != default[budget]):
+            cell += f" (p = {wilcoxon(regret, default[budget]).pvalue:.2g})"
         cells.append(cell)
     return f"  {name}: " + " | ".join(cells)
 
@@ -140,5 +143,6 @@ if __name__ == "__main__":
             runs = [load_run(path) for path in sorted(sampler_runs.glob("*.json"))]
             print(f"{Path(name).name}/{sampler_runs.name} ({len(runs)} seeds)")
             print(choice_failures(runs))
+            default = {budget: regrets(runs, DEFAULT_RULE, budget) for budget in BUDGETS}
             for rule_name, rule in RULES.items():
-                print(rule_line(runs, rule_name, rule))
+                print(rule_line(runs, rule_name, rule, default))

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
+import functools
 import math
 import os
 from typing import Any
@@ -79,6 +80,7 @@ from optuna_amoeba._population import Member
 from optuna_amoeba._population import Observations
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._sampler import DETERMINISTIC_AFTER
 from optuna_amoeba._selection import tournament
 
@@ -184,32 +186,12 @@ def _history_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) 
     return _history[chosen[0]]
 
 
-def _wide_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
-    """The library's re-evaluation target with an upper bound ``UCB_WIDTH`` pooled standard
-    errors above the mean instead of one."""
-    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
-    newest = {
-        member.identity: member
-        for member in tracker.members
-        if member.identity not in busy
-        and math.isfinite(tracker.observations[member.identity].estimate)
-    }
-    if not newest:
-        return None
-
-    def upper(key: Any) -> float:
-        observations = tracker.observations[key]
-        return sign * observations.mean + UCB_WIDTH * tracker.noise_std / math.sqrt(
-            observations.count
-        )
-
-    return newest[max(newest, key=upper)]
-
-
 if "ucb" in VARIANT:
-    _sampler.reevaluation_target = _wide_target  # type: ignore[attr-defined]
+    _sampler.reevaluation_target = functools.partial(  # type: ignore[attr-defined]
+        reevaluation_target, width=UCB_WIDTH
+    )
 if "histre" in VARIANT or "lucb" in VARIANT:
-    _sampler.reevaluation_target = _history_target  # type: ignore[attr-defined]
+    _sampler.reevaluation_target = _history_target  # type: ignore[attr-defined,assignment]
 if "pess" in VARIANT:
     PopulationTracker.mean_value = _pessimistic_mean  # type: ignore[method-assign]
 if "shrink" in VARIANT:
