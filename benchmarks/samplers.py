@@ -38,14 +38,16 @@ REGISTERED: dict[str, _Registered] = {
     "amoeba-paper": _Registered(
         "optuna_amoeba:AgingEvolutionSampler",
         # Real et al. 2019, section 4 (the CIFAR-10 search): P=100, S=25; evolution starts
-        # once the population is full (Algorithm 1), which never re-evaluates a member.
+        # once the population is full (Algorithm 1): no re-evaluation, no TPE proposals.
         {
             "population_size": 100,
             "sample_size": 25,
             "n_startup_trials": 100,
             "reevaluation_probability": 0.0,
+            "tpe_probability": 0.0,
         },
-        "AgingEvolutionSampler with the paper's P=100, S=25, random until P, no re-evaluation",
+        "AgingEvolutionSampler with the paper's P=100, S=25, random until P, no re-evaluation "
+        "or TPE",
     ),
     "amoeba-nonaging": _Registered(
         "optuna_amoeba:AgingEvolutionSampler",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import Counter
+from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -225,6 +226,19 @@ class PopulationTracker:
             if params:
                 keys.add(params_key(params))
         return keys
+
+    def seen_by(
+        self, trials: Sequence[FrozenTrial], exclude_number: int
+    ) -> Callable[[dict[str, Any]], bool]:
+        """The dedup test: whether parameters were evaluated, or are being evaluated by a
+        running trial other than ``exclude_number`` (see :meth:`running_keys`)."""
+        running = self.running_keys(trials, exclude_number)
+
+        def seen(params: dict[str, Any]) -> bool:
+            key = params_key(params)
+            return key in self.evaluated or key in running
+
+        return seen
 
     def _reset(self) -> None:
         self.scanned = 0

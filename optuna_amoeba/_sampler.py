@@ -25,13 +25,15 @@ from optuna_amoeba._mutation import MutationPlan
 from optuna_amoeba._population import distribution_key
 from optuna_amoeba._population import Member
 from optuna_amoeba._population import MUTATION_KEY as MUTATION_KEY
-from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._population import PROPOSAL_KEY as PROPOSAL_KEY
 from optuna_amoeba._population import REEVALUATION as REEVALUATION
 from optuna_amoeba._random import sample_value
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._selection import tournament
+from optuna_amoeba._tpe import TPE_PHASE_POPULATIONS
+from optuna_amoeba._tpe import tpe_proposal
+from optuna_amoeba._tpe import tpe_sampler
 
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ PARENT_KEY = "amoeba:parent"
 MUTATION_STEPS_KEY = "amoeba:mutation_steps"
 RANDOM = "random"
 ENQUEUED = "enqueued"
+TPE = "tpe"
 # Re-evaluation stops once this many repeats reproduced their first value exactly (and none
 # differed): the objective is deterministic and a repeat would be wasted.
 DETERMINISTIC_AFTER = 2
@@ -88,7 +91,7 @@ class AgingEvolutionSampler(BaseSampler):
     population's common search space (define-by-run branches) are sampled at random.
 
     Each trial the sampler proposes records in its system attrs ``amoeba:parent`` (the parent
-    trial's number or ``None``) and ``amoeba:mutation`` (``random``, ``enqueued``,
+    trial's number or ``None``) and ``amoeba:mutation`` (``random``, ``enqueued``, ``tpe``,
     ``reevaluation``, ``identity``, ``hidden_state``, ``op`` or ``param``: the last mutation
     applied), ``amoeba:proposal`` (the proposed parameters, so that other workers see the
     whole proposal while the objective is still suggesting them), plus
@@ -133,6 +136,14 @@ class AgingEvolutionSampler(BaseSampler):
             ignored with several objectives). Default 0.3; 0 turns re-evaluation off (the
             paper's algorithm). Measured effect on NATS-Bench CIFAR-10 under noise:
             docs/choosing-settings.md. On deterministic objectives it costs two trials.
+        tpe_probability: Probability, in ``[0, 1]``, that a trial after the random start and
+            before ``2 * population_size`` trials have completed is proposed by Optuna's
+            ``TPESampler`` (its defaults, seeded ``seed + 1``) instead of evolved: a
+            re-evaluation or a child (single-objective studies; ignored with several
+            objectives). A proposal already evaluated or running falls back to evolution.
+            Default 0.35; 0 turns it off (the paper's algorithm). Early on, TPE's model
+            reaches good regions that single mutations reach slowly; measured effect:
+            docs/choosing-settings.md.
         include_pruned: Let pruned trials enter the population with their last reported
             intermediate value (single-objective studies). Off by default: a pruned trial's
             value is measured on a smaller budget than a completed one's, so it would
@@ -177,6 +188,7 @@ class AgingEvolutionSampler(BaseSampler):
         include_pruned: bool = False,
         n_startup_trials: int | None = None,
         reevaluation_probability: float = 0.3,
+        tpe_probability: float = 0.35,
         seed: int | None = None,
     ) -> None:
         self._population_size = check_int("population_size", population_size, 1)
@@ -194,12 +206,14 @@ class AgingEvolutionSampler(BaseSampler):
         self._reevaluation_probability = check_probability(
             "reevaluation_probability", reevaluation_probability
         )
+        self._tpe_probability = check_probability("tpe_probability", tpe_probability)
         startup = check_optional_int(
             "n_startup_trials", n_startup_trials, 1, self._population_size
         )
         self._n_startup_trials = min(10, self._population_size) if startup is None else startup
         seed = check_optional_int("seed", seed, 0, 2**32 - 1)
         self._rng = np.random.RandomState(seed)
+        self._tpe = tpe_sampler(seed)
         self._lock = threading.RLock()
         self._trackers: weakref.WeakKeyDictionary[BaseStorage, dict[int, PopulationTracker]] = (
             weakref.WeakKeyDictionary()
@@ -251,9 +265,14 @@ class AgingEvolutionSampler(BaseSampler):
     def reevaluation_probability(self) -> float:
         return self._reevaluation_probability
 
+    @property
+    def tpe_probability(self) -> float:
+        return self._tpe_probability
+
     def reseed_rng(self) -> None:
         with self._lock:
             self._rng.seed()
+            self._tpe.reseed_rng()
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         if trial.system_attrs.get("fixed_params"):
@@ -281,9 +300,17 @@ class AgingEvolutionSampler(BaseSampler):
                 self._publish(study, trial, proposal)
                 return proposal
 
+            single_objective = len(study.directions) == 1
+            if single_objective and self._tpe_turn(tracker):
+                proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
+                if not tracker.seen_by(trials, trial.number)(proposal):
+                    self._record(study, trial, parent=None, mutation=TPE, steps=0)
+                    self._publish(study, trial, proposal)
+                    return proposal
+
             members = tracker.members
             fitness = None
-            if len(study.directions) == 1:
+            if single_objective:
                 if self._should_reevaluate(tracker):
                     target = reevaluation_target(
                         tracker, study.direction, tracker.running_keys(trials, trial.number)
@@ -322,6 +349,13 @@ class AgingEvolutionSampler(BaseSampler):
     ) -> Any:
         with self._lock:
             return sample_value(param_distribution, self._rng)
+
+    def _tpe_turn(self, tracker: PopulationTracker) -> bool:
+        if self._tpe_probability == 0:
+            return False
+        if tracker.num_eligible >= TPE_PHASE_POPULATIONS * self._population_size:
+            return False
+        return bool(self._rng.rand() < self._tpe_probability)
 
     def _should_reevaluate(self, tracker: PopulationTracker) -> bool:
         if self._reevaluation_probability == 0:
@@ -383,12 +417,7 @@ class AgingEvolutionSampler(BaseSampler):
         )
         if not self._dedup or plan.num_units == 0:
             return child, mutation, 1
-        running = tracker.running_keys(trials, trial_number)
-
-        def seen(params: dict[str, Any]) -> bool:
-            key = params_key(params)
-            return key in tracker.evaluated or key in running
-
+        seen = tracker.seen_by(trials, trial_number)
         steps = 1
         for retry in range(self._max_dedup_retries):
             if not seen(child):

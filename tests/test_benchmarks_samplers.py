@@ -56,6 +56,7 @@ def test_registered_names_build_the_right_samplers() -> None:
     assert isinstance(paper, AgingEvolutionSampler)
     assert (paper.population_size, paper.sample_size) == (100, 25)
     assert paper.reevaluation_probability == 0.0 < default.reevaluation_probability
+    assert paper.tpe_probability == 0.0 < default.tpe_probability
     nonaging = parse_sampler("amoeba-nonaging").build(seed=1)
     assert isinstance(nonaging, AgingEvolutionSampler) and nonaging.aging is False
     assert isinstance(parse_sampler("tpe").build(1), optuna.samplers.TPESampler)
@@ -72,6 +73,7 @@ def test_overrides_and_labels() -> None:
         "sample_size": 10,
         "n_startup_trials": 100,
         "reevaluation_probability": 0.0,
+        "tpe_probability": 0.0,
         "aging": False,
     }
     sampler = spec.build(seed=0)

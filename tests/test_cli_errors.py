@@ -130,10 +130,15 @@ ROWS: list[Row] = [
         "--reevaluation-probability 1.5",
         "sampler: reevaluation_probability must be a probability in [0, 1], got 1.5",
     ),
+    _search(
+        "--tpe-probability -1",
+        "sampler: tpe_probability must be a probability in [0, 1], got -1.0",
+    ),
     *_not_finite(
         _search,
         {
             "--reevaluation-probability": "nan",
+            "--tpe-probability": "inf",
             "--learning-rate": "nan",
             "--weight-decay": "nan",
             "--label-smoothing": "inf",

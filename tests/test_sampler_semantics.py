@@ -82,7 +82,9 @@ def test_parent_is_among_the_p_most_recently_completed_by_completion_order() -> 
 
 
 def test_random_until_startup_trials_completed_then_evolution() -> None:
-    sampler = AgingEvolutionSampler(population_size=8, sample_size=4, n_startup_trials=5, seed=0)
+    sampler = AgingEvolutionSampler(
+        population_size=8, sample_size=4, n_startup_trials=5, tpe_probability=0.0, seed=0
+    )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(nasnet_objective, n_trials=20)
     kinds = [t.system_attrs[MUTATION_KEY] for t in study.trials]
@@ -90,6 +92,47 @@ def test_random_until_startup_trials_completed_then_evolution() -> None:
     assert all(kind in {"hidden_state", "op", "reevaluation"} for kind in kinds[5:])
     # While the population fills up, the tournament draws from all completed trials.
     assert all(t.system_attrs[PARENT_KEY] < t.number for t in study.trials[5:])
+
+
+@pytest.mark.parametrize("tpe_probability", [0.5, 1.0])
+def test_tpe_proposes_at_its_rate_until_two_populations_completed(tpe_probability: float) -> None:
+    population_size = 20
+    sampler = AgingEvolutionSampler(
+        population_size=population_size, tpe_probability=tpe_probability, seed=1
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(noisy_objective(3), n_trials=120)
+    trials = study.trials
+    kinds = [t.system_attrs[MUTATION_KEY] for t in trials]
+    phase = kinds[10 : 2 * population_size]
+    assert kinds[:10] == ["random"] * 10
+    assert "tpe" not in kinds[2 * population_size :]
+    share = phase.count("tpe") / len(phase)
+    if tpe_probability == 1.0:
+        # Every turn is TPE's unless its proposal was evaluated already (then evolution's).
+        assert share > 0.8
+    else:
+        assert 0.25 < share < 0.75
+    tpe_trials = [t for t in trials if t.system_attrs[MUTATION_KEY] == "tpe"]
+    assert all(t.system_attrs[PARENT_KEY] is None for t in tpe_trials)
+    # TPE's proposals are deduplicated like children: none repeats an earlier trial.
+    for trial in tpe_trials:
+        earlier = {tuple(sorted(t.params.items())) for t in trials[: trial.number]}
+        assert tuple(sorted(trial.params.items())) not in earlier
+
+
+def test_tpe_proposals_are_those_of_optunas_tpe_on_the_same_history() -> None:
+    sampler = AgingEvolutionSampler(population_size=10, tpe_probability=1.0, seed=4)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: -((t.suggest_float("x", -5, 5) - 1.0) ** 2), n_trials=20)
+    trials = study.trials
+    first_tpe = next(t for t in trials if t.system_attrs[MUTATION_KEY] == "tpe")
+    # The same history given to a TPESampler seeded seed + 1 proposes the same value.
+    replay = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=5))
+    for trial in trials[: first_tpe.number]:
+        replay.add_trial(trial)
+    replayed = replay.ask()
+    assert replayed.suggest_float("x", -5, 5) == pytest.approx(first_tpe.params["x"])
 
 
 @pytest.mark.parametrize("identity_probability", [0.0, 0.5])
@@ -313,7 +356,8 @@ def test_lineage_records_random_enqueued_and_mutations() -> None:
     assert attrs[0] == (None, "enqueued")
     assert attrs[1:3] == [(None, "random"), (None, "random")]
     assert all(
-        parent is not None and kind in {"hidden_state", "op", "reevaluation"}
+        (parent is None and kind == "tpe")
+        or (parent is not None and kind in {"hidden_state", "op", "reevaluation"})
         for parent, kind in attrs[3:]
     )
 
@@ -380,6 +424,7 @@ def test_non_aging_is_refused_for_multi_objective_studies_at_first_ask() -> None
         ({"identity_probability": -0.1}, r"identity_probability .* \[0, 1\], got -0.1"),
         ({"hidden_state_probability": 1.5}, r"hidden_state_probability .* \[0, 1\], got 1.5"),
         ({"reevaluation_probability": 1.5}, r"reevaluation_probability .* \[0, 1\], got 1.5"),
+        ({"tpe_probability": -0.5}, r"tpe_probability .* \[0, 1\], got -0.5"),
         ({"max_dedup_retries": -1}, r"max_dedup_retries must be an int >= 0, got -1"),
         ({"n_startup_trials": 0}, r"n_startup_trials must be None or an int in \[1, 50\], got 0"),
         ({"n_startup_trials": 51}, r"n_startup_trials .* \[1, 50\], got 51"),
@@ -443,7 +488,11 @@ def test_noisy_objective_reevaluates_population_members_at_the_set_rate() -> Non
 
 def test_reevaluation_stops_on_a_deterministic_objective() -> None:
     sampler = AgingEvolutionSampler(
-        population_size=10, sample_size=5, reevaluation_probability=1.0, seed=16
+        population_size=10,
+        sample_size=5,
+        reevaluation_probability=1.0,
+        tpe_probability=0.0,
+        seed=16,
     )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(nasnet_objective, n_trials=60)
@@ -453,9 +502,13 @@ def test_reevaluation_stops_on_a_deterministic_objective() -> None:
     assert kinds[10:12] == ["reevaluation", "reevaluation"]
 
 
-def test_reevaluation_probability_zero_is_the_paper_algorithm() -> None:
+def test_reevaluation_and_tpe_probability_zero_is_the_paper_algorithm() -> None:
     sampler = AgingEvolutionSampler(
-        population_size=10, sample_size=5, reevaluation_probability=0.0, seed=17
+        population_size=10,
+        sample_size=5,
+        reevaluation_probability=0.0,
+        tpe_probability=0.0,
+        seed=17,
     )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(noisy_objective(1), n_trials=100)
@@ -464,14 +517,19 @@ def test_reevaluation_probability_zero_is_the_paper_algorithm() -> None:
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 100
 
 
-def test_multi_objective_studies_are_not_reevaluated() -> None:
+def test_multi_objective_studies_are_neither_reevaluated_nor_proposed_by_tpe() -> None:
     sampler = AgingEvolutionSampler(
-        population_size=6, sample_size=3, reevaluation_probability=1.0, seed=18
+        population_size=6,
+        sample_size=3,
+        reevaluation_probability=1.0,
+        tpe_probability=1.0,
+        seed=18,
     )
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     noise = np.random.RandomState(2)
     study.optimize(lambda t: (nasnet_objective(t), float(noise.normal())), n_trials=40)
-    assert "reevaluation" not in {t.system_attrs[MUTATION_KEY] for t in study.trials}
+    kinds = {t.system_attrs[MUTATION_KEY] for t in study.trials}
+    assert kinds == {"random", "hidden_state", "op"}
 
 
 def tell_fixed(study: optuna.Study, x: str, value: float) -> None:

@@ -80,6 +80,7 @@ PAPER_SEARCH: dict[str, int | float | bool] = {
     "n_startup_trials": 100,
     "dedup": False,
     "reevaluation_probability": 0.0,
+    "tpe_probability": 0.0,
     "cells": 3,
     "filters": 24,
     "epochs": 25,
@@ -110,8 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--paper",
         action="store_true",
         help="the paper's search (Real et al. 2019): --population-size 100 --sample-size 25 "
-        "--n-startup-trials 100 --no-dedup --reevaluation-probability 0 --cells 3 "
-        "--filters 24 --epochs 25; any of these given explicitly overrides it",
+        "--n-startup-trials 100 --no-dedup --reevaluation-probability 0 --tpe-probability 0 "
+        "--cells 3 --filters 24 --epochs 25; any of these given explicitly overrides it",
     )
     add_storage_arguments(parser, "(default: amoeba-<dataset>); the same name continues the study")
     _add_study_arguments(parser)
@@ -189,6 +190,12 @@ def _add_evolution_arguments(parser: argparse.ArgumentParser) -> None:
         type=finite_float,
         help="share of evolved trials that retrain a promising architecture to average out "
         "training noise; 0 for the paper's algorithm (default: the sampler's, 0.3)",
+    )
+    parser.add_argument(
+        "--tpe-probability",
+        type=finite_float,
+        help="share of the early evolved trials (before 2P have completed) that Optuna's TPE "
+        "proposes; 0 for the paper's algorithm (default: the sampler's, 0.35)",
     )
     parser.add_argument(
         "--dedup",
@@ -340,6 +347,8 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
         options["n_startup_trials"] = args.n_startup_trials
     if args.reevaluation_probability is not None:
         options["reevaluation_probability"] = args.reevaluation_probability
+    if args.tpe_probability is not None:
+        options["tpe_probability"] = args.tpe_probability
     if args.seed is not None:
         options["seed"] = (args.seed + num_existing_trials) % 2**32
     try:

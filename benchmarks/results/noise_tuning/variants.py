@@ -58,7 +58,6 @@ this folder's README.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 import functools
 import math
@@ -91,6 +90,8 @@ TWO_STEP = float(os.environ.get("AMOEBA_TWO_STEP", "0.3"))
 CROSSOVER = 0.5
 GUIDE_FRACTION = 0.2
 TPE_MIX = float(os.environ.get("AMOEBA_TPE_MIX", "0.2"))
+TPE_UNTIL = int(os.environ.get("AMOEBA_TPE_UNTIL", "1000000000"))
+TPE_FROM = int(os.environ.get("AMOEBA_TPE_FROM", "0"))
 UCB_WIDTH = float(os.environ.get("AMOEBA_UCB_WIDTH", "2.0"))
 
 
@@ -200,21 +201,10 @@ if "fresh" in VARIANT:
     _sampler.tournament = _fresh_tournament  # type: ignore[attr-defined]
 
 
-def _seen_by(
-    tracker: PopulationTracker, trials: Sequence[FrozenTrial], trial_number: int
-) -> Callable[[dict[str, Any]], bool]:
-    """Whether parameters were evaluated or are being evaluated (the sampler's dedup test)."""
-    running = tracker.running_keys(trials, trial_number)
-
-    def seen(params: dict[str, Any]) -> bool:
-        key = params_key(params)
-        return key in tracker.evaluated or key in running
-
-    return seen
-
-
 class Variant(AgingEvolutionSampler):
     def __init__(self, *, seed: int | None = None, **kwargs: Any) -> None:
+        # The variants change release 0.3.0's sampler, which had no TPE phase.
+        kwargs.setdefault("tpe_probability", 0.0)
         super().__init__(seed=seed, **kwargs)
         self._tpe = TPESampler(seed=None if seed is None else seed + 1)
         self._asking: tuple[Any, FrozenTrial] | None = None
@@ -224,9 +214,12 @@ class Variant(AgingEvolutionSampler):
     ) -> dict[str, Any]:
         if "tpemix" in VARIANT and not trial.system_attrs.get("fixed_params"):
             tracker, trials = self._refresh(study)
-            if tracker.num_eligible >= self._n_startup_trials and self._rng.rand() < TPE_MIX:
+            if (
+                max(self._n_startup_trials, TPE_FROM) <= tracker.num_eligible < TPE_UNTIL
+                and self._rng.rand() < TPE_MIX
+            ):
                 proposal = self._tpe_proposal(study, trial, search_space)
-                if not _seen_by(tracker, trials, trial.number)(proposal):
+                if not tracker.seen_by(trials, trial.number)(proposal):
                     self._record(study, trial, parent=None, mutation="tpe", steps=0)
                     self._publish(study, trial, proposal)
                     return proposal
@@ -282,7 +275,7 @@ class Variant(AgingEvolutionSampler):
         trials: Sequence[FrozenTrial],
         trial_number: int,
     ) -> tuple[dict[str, Any], str, int]:
-        seen = _seen_by(tracker, trials, trial_number)
+        seen = tracker.seen_by(trials, trial_number)
         if "tpechild" in VARIANT and self._rng.rand() < TPE_MIX:
             assert self._asking is not None
             study, trial = self._asking
