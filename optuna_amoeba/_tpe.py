@@ -35,13 +35,18 @@ def tpe_proposal(
     search_space: dict[str, BaseDistribution],
     rng: np.random.RandomState,
 ) -> dict[str, Any]:
-    """TPE's joint proposal for the parameters of ``search_space``, in its order.
+    """TPE's joint (multivariate) proposal for the parameters of ``search_space``, in its order.
 
-    Parameters outside TPE's joint search space (the space shared by every finished trial)
-    are drawn at random from ``rng``, as the sampler draws parameters outside the
-    population's common space.
+    TPE models the parameters of ``search_space`` (the population's common space) that have
+    more than one value, taken in name order as TPE orders its own space; the single-valued
+    ones are drawn from ``rng``. The space is passed in rather than inferred by TPE, whose
+    inference is cached for one study and refuses a second.
     """
-    joint_space = tpe.infer_relative_search_space(study, trial)
+    joint_space = {
+        name: search_space[name]
+        for name in sorted(search_space)
+        if not search_space[name].single()
+    }
     joint = tpe.sample_relative(study, trial, joint_space) if joint_space else {}
     return {
         name: joint[name] if name in joint else sample_value(distribution, rng)

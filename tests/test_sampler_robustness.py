@@ -14,6 +14,7 @@ from optuna.study import StudyDirection
 from optuna.trial import create_trial
 import pytest
 
+from optuna_amoeba import _sampler
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
 from optuna_amoeba import estimate_by_params
@@ -110,6 +111,7 @@ def test_two_interleaved_asks_never_propose_the_same_child(
             sample_size=3,
             n_startup_trials=1,
             reevaluation_probability=0.0,
+            tpe_probability=0.0,
             seed=seed,
         )
         storage = f"sqlite:///{tmp_path / f'{seed}.db'}" if on_sqlite else None
@@ -123,6 +125,28 @@ def test_two_interleaved_asks_never_propose_the_same_child(
         first_child = (first_child[0], first.suggest_int("y", 0, 2))
         assert first_child in {(1, 2), (2, 1)}
         assert second_child != first_child, seed
+
+
+def test_a_tpe_proposal_running_elsewhere_is_not_proposed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # TPE proposes the same parameters at every ask; the second, interleaved ask must see
+    # the first's whole proposal and fall back to evolution.
+    monkeypatch.setattr(_sampler, "tpe_proposal", lambda *args: {"x": 1, "y": 2})
+    space = {"x": IntDistribution(0, 2), "y": IntDistribution(0, 2)}
+    sampler = AgingEvolutionSampler(n_startup_trials=1, tpe_probability=1.0, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.add_trial(create_trial(params={"x": 0, "y": 0}, distributions=space, value=0.0))
+    first = study.ask()
+    first.suggest_int("x", 0, 2)
+    second = study.ask()
+    second_child = (second.suggest_int("x", 0, 2), second.suggest_int("y", 0, 2))
+    assert (first.suggest_int("y", 0, 2), first.params["x"]) == (2, 1)
+    kinds = [
+        study._storage.get_trial(t._trial_id).system_attrs[MUTATION_KEY] for t in (first, second)
+    ]
+    assert kinds[0] == "tpe" and kinds[1] != "tpe"
+    assert second_child != (1, 2)
 
 
 def test_sample_size_defaults_to_half_the_population() -> None:

@@ -121,6 +121,18 @@ def test_tpe_proposes_at_its_rate_until_two_populations_completed(tpe_probabilit
         assert tuple(sorted(trial.params.items())) not in earlier
 
 
+def test_one_sampler_serves_two_studies_in_its_tpe_phase(tmp_path: Any) -> None:
+    sampler = AgingEvolutionSampler(population_size=10, tpe_probability=1.0, seed=6)
+    storage = f"sqlite:///{tmp_path / 'two.db'}"
+    studies = [optuna.create_study(storage=storage, sampler=sampler) for _ in range(2)]
+    for _ in range(15):
+        for study in studies:
+            study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("n", 1, 3), 1)
+    for study in studies:
+        kinds = [t.system_attrs[MUTATION_KEY] for t in study.trials]
+        assert kinds[:10] == ["random"] * 10 and set(kinds[10:]) == {"tpe"}
+
+
 def test_tpe_proposals_are_those_of_optunas_tpe_on_the_same_history() -> None:
     sampler = AgingEvolutionSampler(population_size=10, tpe_probability=1.0, seed=4)
     study = optuna.create_study(direction="maximize", sampler=sampler)

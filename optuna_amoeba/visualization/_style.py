@@ -9,11 +9,13 @@ from optuna_amoeba._mutation import PARAM
 from optuna_amoeba._sampler import ENQUEUED
 from optuna_amoeba._sampler import RANDOM
 from optuna_amoeba._sampler import REEVALUATION
+from optuna_amoeba._sampler import TPE
 
 
 MUTATION_COLORS: dict[str, str] = {
     RANDOM: "#7f7f7f",
     ENQUEUED: "#17becf",
+    TPE: "#e377c2",
     REEVALUATION: "#8c564b",
     IDENTITY: "#bcbd22",
     HIDDEN_STATE: "#1f77b4",

@@ -1,4 +1,4 @@
-"""The sampler variants tried against the early tail at σ = 0.3 (none was kept).
+"""The sampler variants tried against the early tail at σ = 0.3 (one kept: fifth round).
 
 Each variant is ``AgingEvolutionSampler`` with one rule changed, chosen by the environment
 variable ``AMOEBA_VARIANT`` (a ``_``-joined list); ``base`` changes nothing.
@@ -41,6 +41,12 @@ Fourth round (2026-12-05): how wide the re-evaluation target's upper bound is:
 
 - ``ucb``: the library's re-evaluation target with the mean plus ``AMOEBA_UCB_WIDTH``
   (default 2) pooled standard errors instead of one.
+
+Fifth round (2026-12-05): ``tpemix`` only early in a study, ``AMOEBA_TPE_FROM <= completed
+trials < AMOEBA_TPE_UNTIL`` (defaults: from the random start, no end). ``AMOEBA_TPE_MIX=0.35
+AMOEBA_TPE_UNTIL=100`` became the sampler's default (``tpe_probability=0.35``), so every
+variant here passes ``tpe_probability=0`` unless told otherwise: they change the sampler as it
+was before.
 
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
 ``lucb`` and ``ucb`` patch the sampler's modules for the whole process), from the repository
@@ -203,7 +209,7 @@ if "fresh" in VARIANT:
 
 class Variant(AgingEvolutionSampler):
     def __init__(self, *, seed: int | None = None, **kwargs: Any) -> None:
-        # The variants change release 0.3.0's sampler, which had no TPE phase.
+        # The variants change the sampler as it was before the fifth round: no TPE phase.
         kwargs.setdefault("tpe_probability", 0.0)
         super().__init__(seed=seed, **kwargs)
         self._tpe = TPESampler(seed=None if seed is None else seed + 1)
