@@ -39,7 +39,8 @@ def tpe_proposal(
 
     TPE models the parameters of ``search_space`` (the population's common space) that have
     more than one value, taken in name order as TPE orders its own space; the single-valued
-    ones are drawn from ``rng``. The space is passed in rather than inferred by TPE, whose
+    ones are drawn from ``rng``, as is everything while TPE is in its own random start (fewer
+    than 10 finished trials). The space is passed in rather than inferred by TPE, whose
     inference is cached for one study and refuses a second.
     """
     joint_space = {
