@@ -73,7 +73,6 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
-from optuna.samplers import TPESampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -88,6 +87,7 @@ from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._sampler import DETERMINISTIC_AFTER
 from optuna_amoeba._selection import tournament
+from optuna_amoeba._tpe import tpe_proposal
 
 
 VARIANT = set(os.environ.get("AMOEBA_VARIANT", "base").split("_"))
@@ -212,7 +212,6 @@ class Variant(AgingEvolutionSampler):
         # The variants change the sampler as it was before the fifth round: no TPE phase.
         kwargs.setdefault("tpe_probability", 0.0)
         super().__init__(seed=seed, **kwargs)
-        self._tpe = TPESampler(seed=None if seed is None else seed + 1)
         self._asking: tuple[Any, FrozenTrial] | None = None
 
     def sample_relative(
@@ -224,23 +223,13 @@ class Variant(AgingEvolutionSampler):
                 max(self._n_startup_trials, TPE_FROM) <= tracker.num_eligible < TPE_UNTIL
                 and self._rng.rand() < TPE_MIX
             ):
-                proposal = self._tpe_proposal(study, trial, search_space)
+                proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
                 if not tracker.seen_by(trials, trial.number)(proposal):
                     self._record(study, trial, parent=None, mutation="tpe", steps=0)
                     self._publish(study, trial, proposal)
                     return proposal
         self._asking = (study, trial)
         return super().sample_relative(study, trial, search_space)
-
-    def _tpe_proposal(
-        self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        relative = self._tpe.infer_relative_search_space(study, trial)
-        proposal = self._tpe.sample_relative(study, trial, relative) if relative else {}
-        for name, distribution in search_space.items():
-            if name not in proposal:
-                proposal[name] = self._tpe.sample_independent(study, trial, name, distribution)
-        return {name: proposal[name] for name in search_space}
 
     def _refresh(self, study: Any) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
         tracker, trials = super()._refresh(study)
@@ -285,7 +274,7 @@ class Variant(AgingEvolutionSampler):
         if "tpechild" in VARIANT and self._rng.rand() < TPE_MIX:
             assert self._asking is not None
             study, trial = self._asking
-            proposal = self._tpe_proposal(study, trial, search_space)
+            proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
             if not seen(proposal):
                 return proposal, "tpe", 1
         if "guided" in VARIANT:
