@@ -65,7 +65,11 @@ def test_a_set_scored_minus_infinity_twice_is_the_worst_not_nan() -> None:
 def test_tournament_never_picks_an_infinitely_bad_or_undefined_set(worst: list[float]) -> None:
     # S = P: the tournament always sees every member, so its winner is the best one.
     sampler = AgingEvolutionSampler(
-        population_size=5, sample_size=5, n_startup_trials=1, reevaluation_probability=0.0
+        population_size=5,
+        sample_size=5,
+        n_startup_trials=1,
+        reevaluation_probability=0.0,
+        tpe_probability=0.0,
     )
     study = _study_with([("a", worst[0]), ("a", worst[1]), ("b", 1.0), ("c", 0.5)], sampler)
     parents = []
@@ -79,7 +83,11 @@ def test_tournament_never_picks_an_infinitely_bad_or_undefined_set(worst: list[f
 
 def test_plus_infinity_wins_by_order() -> None:
     sampler = AgingEvolutionSampler(
-        population_size=5, sample_size=5, n_startup_trials=1, reevaluation_probability=0.0
+        population_size=5,
+        sample_size=5,
+        n_startup_trials=1,
+        reevaluation_probability=0.0,
+        tpe_probability=0.0,
     )
     study = _study_with([("a", 1.0), ("b", math.inf), ("c", 0.5)], sampler)
     trial = study.ask(SPACE)
