@@ -468,6 +468,19 @@ def test_pickled_sampler_continues_with_the_same_random_stream() -> None:
     assert [t.params for t in study.trials[10:]] == [t.params for t in copy.trials[10:]]
 
 
+def test_pickled_sampler_continues_its_tpe_phase_with_the_same_stream() -> None:
+    sampler = AgingEvolutionSampler(population_size=10, tpe_probability=1.0, seed=24)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(nasnet_objective, n_trials=12)
+    restored = pickle.loads(pickle.dumps(sampler))
+    copy = optuna.create_study(direction="maximize", sampler=restored)
+    copy.add_trials(study.get_trials())
+    study.optimize(nasnet_objective, n_trials=5)
+    copy.optimize(nasnet_objective, n_trials=5)
+    assert {t.system_attrs[MUTATION_KEY] for t in study.trials[12:]} == {"tpe"}
+    assert [t.params for t in study.trials[12:]] == [t.params for t in copy.trials[12:]]
+
+
 def noisy_objective(seed: int) -> Any:
     noise = np.random.RandomState(seed)
 
