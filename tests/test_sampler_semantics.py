@@ -456,20 +456,15 @@ def test_constructor_arguments_are_keyword_only() -> None:
         AgingEvolutionSampler(10)  # type: ignore[misc]
 
 
-def test_pickled_sampler_continues_with_the_same_random_stream() -> None:
-    sampler = AgingEvolutionSampler(population_size=4, sample_size=2, seed=14)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(nasnet_objective, n_trials=10)
-    restored = pickle.loads(pickle.dumps(sampler))
-    copy = optuna.create_study(direction="maximize", sampler=restored)
-    copy.add_trials(study.get_trials())
-    study.optimize(nasnet_objective, n_trials=5)
-    copy.optimize(nasnet_objective, n_trials=5)
-    assert [t.params for t in study.trials[10:]] == [t.params for t in copy.trials[10:]]
-
-
-def test_pickled_sampler_continues_its_tpe_phase_with_the_same_stream() -> None:
-    sampler = AgingEvolutionSampler(population_size=10, tpe_probability=1.0, seed=24)
+@pytest.mark.parametrize(
+    ("options", "in_tpe_phase"),
+    [({"population_size": 4, "sample_size": 2}, False), ({"tpe_probability": 1.0}, True)],
+    ids=["evolution", "tpe-phase"],
+)
+def test_pickled_sampler_continues_with_the_same_random_stream(
+    options: dict[str, Any], in_tpe_phase: bool
+) -> None:
+    sampler = AgingEvolutionSampler(**options, seed=14)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(nasnet_objective, n_trials=12)
     restored = pickle.loads(pickle.dumps(sampler))
@@ -477,7 +472,8 @@ def test_pickled_sampler_continues_its_tpe_phase_with_the_same_stream() -> None:
     copy.add_trials(study.get_trials())
     study.optimize(nasnet_objective, n_trials=5)
     copy.optimize(nasnet_objective, n_trials=5)
-    assert {t.system_attrs[MUTATION_KEY] for t in study.trials[12:]} == {"tpe"}
+    kinds = {t.system_attrs[MUTATION_KEY] for t in study.trials[12:]}
+    assert (kinds == {"tpe"}) == in_tpe_phase
     assert [t.params for t in study.trials[12:]] == [t.params for t in copy.trials[12:]]
 
 
