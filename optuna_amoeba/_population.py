@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import Counter
-from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -227,18 +226,11 @@ class PopulationTracker:
                 keys.add(params_key(params))
         return keys
 
-    def seen_by(
-        self, trials: Sequence[FrozenTrial], exclude_number: int
-    ) -> Callable[[dict[str, Any]], bool]:
-        """The dedup test: whether parameters were evaluated, or are being evaluated by a
-        running trial other than ``exclude_number`` (see :meth:`running_keys`)."""
-        running = self.running_keys(trials, exclude_number)
-
-        def seen(params: dict[str, Any]) -> bool:
-            key = params_key(params)
-            return key in self.evaluated or key in running
-
-        return seen
+    def is_seen(self, params: dict[str, Any], running: set[Hashable]) -> bool:
+        """The dedup test: whether ``params`` were evaluated, or are being evaluated by a
+        running trial (``running``: :meth:`running_keys`, read once per ask)."""
+        key = params_key(params)
+        return key in self.evaluated or key in running
 
     def _reset(self) -> None:
         self.scanned = 0

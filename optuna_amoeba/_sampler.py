@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from collections.abc import Sequence
 import threading
 from typing import Any
@@ -300,10 +301,11 @@ class AgingEvolutionSampler(BaseSampler):
                 self._publish(study, trial, proposal)
                 return proposal
 
+            running = tracker.running_keys(trials, trial.number)
             single_objective = len(study.directions) == 1
             if single_objective and self._tpe_turn(tracker):
                 proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
-                if not tracker.seen_by(trials, trial.number)(proposal):
+                if not tracker.is_seen(proposal, running):
                     self._record(study, trial, parent=None, mutation=TPE, steps=0)
                     self._publish(study, trial, proposal)
                     return proposal
@@ -312,9 +314,7 @@ class AgingEvolutionSampler(BaseSampler):
             fitness = None
             if single_objective:
                 if self._should_reevaluate(tracker):
-                    target = reevaluation_target(
-                        tracker, study.direction, tracker.running_keys(trials, trial.number)
-                    )
+                    target = reevaluation_target(tracker, study.direction, running)
                     if target is not None and _covers(target, search_space):
                         self._record(
                             study, trial, parent=target.number, mutation=REEVALUATION, steps=0
@@ -334,7 +334,7 @@ class AgingEvolutionSampler(BaseSampler):
                 else:
                     base[name] = sample_value(distribution, self._rng)
             child, mutation, steps = self._mutate_without_repeats(
-                base, search_space, tracker, trials, trial.number
+                base, search_space, tracker, running
             )
             self._record(study, trial, parent=parent.number, mutation=mutation, steps=steps)
             self._publish(study, trial, child)
@@ -402,8 +402,7 @@ class AgingEvolutionSampler(BaseSampler):
         parent: dict[str, Any],
         search_space: dict[str, BaseDistribution],
         tracker: PopulationTracker,
-        trials: Sequence[FrozenTrial],
-        trial_number: int,
+        running: set[Hashable],
     ) -> tuple[dict[str, Any], str, int]:
         plan = self._plan(search_space)
         identity_probability = 0.0 if self._dedup else self._identity_probability
@@ -417,10 +416,9 @@ class AgingEvolutionSampler(BaseSampler):
         )
         if not self._dedup or plan.num_units == 0:
             return child, mutation, 1
-        seen = tracker.seen_by(trials, trial_number)
         steps = 1
         for retry in range(self._max_dedup_retries):
-            if not seen(child):
+            if not tracker.is_seen(child, running):
                 break
             restart = retry < self._max_dedup_retries // 2
             base = parent if restart else child
@@ -434,7 +432,7 @@ class AgingEvolutionSampler(BaseSampler):
                 hidden_state_probability=self._hidden_state_probability,
             )
         else:
-            if seen(child):
+            if tracker.is_seen(child, running):
                 _logger.debug(
                     f"No unseen child found in {self._max_dedup_retries} retries; "
                     "proposing a repeat."

@@ -64,6 +64,7 @@ this folder's README.md.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from collections.abc import Sequence
 import functools
 import math
@@ -213,6 +214,7 @@ class Variant(AgingEvolutionSampler):
         kwargs.setdefault("tpe_probability", 0.0)
         super().__init__(seed=seed, **kwargs)
         self._asking: tuple[Any, FrozenTrial] | None = None
+        self._trials: Sequence[FrozenTrial] = ()
 
     def sample_relative(
         self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -224,7 +226,7 @@ class Variant(AgingEvolutionSampler):
                 and self._rng.rand() < TPE_MIX
             ):
                 proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
-                if not tracker.seen_by(trials, trial.number)(proposal):
+                if not tracker.is_seen(proposal, tracker.running_keys(trials, trial.number)):
                     self._record(study, trial, parent=None, mutation="tpe", steps=0)
                     self._publish(study, trial, proposal)
                     return proposal
@@ -233,6 +235,7 @@ class Variant(AgingEvolutionSampler):
 
     def _refresh(self, study: Any) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
         tracker, trials = super()._refresh(study)
+        self._trials = trials
         global _evaluated
         _evaluated = tracker.evaluated
         if "histre" in VARIANT or "lucb" in VARIANT:
@@ -267,10 +270,13 @@ class Variant(AgingEvolutionSampler):
         parent: dict[str, Any],
         search_space: dict[str, BaseDistribution],
         tracker: PopulationTracker,
-        trials: Sequence[FrozenTrial],
-        trial_number: int,
+        running: set[Hashable],
     ) -> tuple[dict[str, Any], str, int]:
-        seen = tracker.seen_by(trials, trial_number)
+        trials = self._trials
+
+        def seen(params: dict[str, Any]) -> bool:
+            return tracker.is_seen(params, running)
+
         if "tpechild" in VARIANT and self._rng.rand() < TPE_MIX:
             assert self._asking is not None
             study, trial = self._asking
@@ -301,7 +307,7 @@ class Variant(AgingEvolutionSampler):
                 identity_probability=0.0,
                 hidden_state_probability=self._hidden_state_probability,
             )
-        return super()._mutate_without_repeats(parent, search_space, tracker, trials, trial_number)
+        return super()._mutate_without_repeats(parent, search_space, tracker, running)
 
     def _guided(
         self,
