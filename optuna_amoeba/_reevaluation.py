@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from collections.abc import Iterator
 import math
 
 from optuna.study import StudyDirection
 
 from optuna_amoeba._population import Member
 from optuna_amoeba._population import PopulationTracker
+
+
+# A leader resting on one evaluation may be a lucky draw: it is evaluated once more first.
+CONFIRMED_AFTER = 2
 
 
 def reevaluation_target(
@@ -31,6 +36,37 @@ def reevaluation_target(
     the members sharing the winning parameters, the one returned (for lineage) is the last in
     population order: the newest under aging.
     """
+    best = max(_bounds(tracker, direction, busy, width), key=lambda item: item[0], default=None)
+    return None if best is None else best[1]
+
+
+def unconfirmed_leader(
+    tracker: PopulationTracker, direction: StudyDirection, busy: set[Hashable]
+) -> Member | None:
+    """The population's leader while it rests on fewer than :data:`CONFIRMED_AFTER`
+    evaluations, else ``None``.
+
+    The leader is the parameter set with the best lower bound, its mean moved one pooled noise
+    standard deviation over the square root of its count towards worse: the rule of
+    :func:`optuna_amoeba.recommend_by_mean`, over the population. A set that takes the lead on
+    one evaluation is often a lucky draw, and until it is evaluated again it would be the
+    study's recommendation; the sampler re-evaluates it at the next ask. ``None`` as well when
+    the leader is in ``busy`` (being evaluated now). Sets with an infinite value are skipped.
+    """
+    best = max(_bounds(tracker, direction, set(), -1.0), key=lambda item: item[0], default=None)
+    if best is None:
+        return None
+    leader = best[1]
+    if leader.identity in busy or tracker.observations[leader.identity].count >= CONFIRMED_AFTER:
+        return None
+    return leader
+
+
+def _bounds(
+    tracker: PopulationTracker, direction: StudyDirection, busy: set[Hashable], width: float
+) -> Iterator[tuple[float, Member]]:
+    """``(bound, newest member)`` for each finite parameter set of the population not in
+    ``busy``: the mean plus ``width`` pooled standard errors, signed so that higher is better."""
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
     noise = tracker.noise_std
     newest: dict[Hashable, Member] = {}
@@ -38,11 +74,6 @@ def reevaluation_target(
         observations = tracker.observations[member.identity]
         if member.identity not in busy and math.isfinite(observations.estimate):
             newest[member.identity] = member
-    best: Member | None = None
-    best_score = -math.inf
     for key, member in newest.items():
         observations = tracker.observations[key]
-        score = sign * observations.mean + width * noise / math.sqrt(observations.count)
-        if score > best_score:
-            best, best_score = member, score
-    return best
+        yield sign * observations.mean + width * noise / math.sqrt(observations.count), member

@@ -31,6 +31,7 @@ from optuna_amoeba._population import PROPOSAL_KEY as PROPOSAL_KEY
 from optuna_amoeba._population import REEVALUATION as REEVALUATION
 from optuna_amoeba._random import sample_value
 from optuna_amoeba._reevaluation import reevaluation_target
+from optuna_amoeba._reevaluation import unconfirmed_leader
 from optuna_amoeba._selection import tournament
 from optuna_amoeba._tpe import TPE_PHASE_POPULATIONS
 from optuna_amoeba._tpe import tpe_proposal
@@ -303,6 +304,11 @@ class AgingEvolutionSampler(BaseSampler):
 
             running = tracker.running_keys(trials, trial.number)
             single_objective = len(study.directions) == 1
+            reevaluating = single_objective and self._noise_possible(tracker)
+            if reevaluating:
+                leader = unconfirmed_leader(tracker, study.direction, running)
+                if leader is not None and _covers(leader, search_space):
+                    return self._reevaluate(study, trial, leader)
             if single_objective and self._tpe_turn(tracker):
                 proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
                 if not tracker.is_seen(proposal, running):
@@ -313,14 +319,10 @@ class AgingEvolutionSampler(BaseSampler):
             members = tracker.members
             fitness = None
             if single_objective:
-                if self._should_reevaluate(tracker):
+                if reevaluating and self._rng.rand() < self._reevaluation_probability:
                     target = reevaluation_target(tracker, study.direction, running)
                     if target is not None and _covers(target, search_space):
-                        self._record(
-                            study, trial, parent=target.number, mutation=REEVALUATION, steps=0
-                        )
-                        self._publish(study, trial, target.params)
-                        return dict(target.params)
+                        return self._reevaluate(study, trial, target)
                 fitness = [tracker.mean_value(member) for member in members]
             parent = tournament(members, self._sample_size, study.directions, self._rng, fitness)
             base = {}
@@ -357,12 +359,16 @@ class AgingEvolutionSampler(BaseSampler):
             return False
         return bool(self._rng.rand() < self._tpe_probability)
 
-    def _should_reevaluate(self, tracker: PopulationTracker) -> bool:
+    def _noise_possible(self, tracker: PopulationTracker) -> bool:
+        """Whether re-evaluation is on and the objective not yet known to be deterministic."""
         if self._reevaluation_probability == 0:
             return False
-        if tracker.differing_repeats == 0 and tracker.identical_repeats >= DETERMINISTIC_AFTER:
-            return False
-        return bool(self._rng.rand() < self._reevaluation_probability)
+        return tracker.differing_repeats > 0 or tracker.identical_repeats < DETERMINISTIC_AFTER
+
+    def _reevaluate(self, study: Study, trial: FrozenTrial, target: Member) -> dict[str, Any]:
+        self._record(study, trial, parent=target.number, mutation=REEVALUATION, steps=0)
+        self._publish(study, trial, target.params)
+        return dict(target.params)
 
     def _refresh(self, study: Study) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
         if not self._aging and len(study.directions) > 1:

@@ -142,7 +142,9 @@ def test_a_tpe_proposal_running_elsewhere_is_not_proposed_again(
     # the first's whole proposal and fall back to evolution.
     monkeypatch.setattr(_sampler, "tpe_proposal", lambda *args: {"x": 1, "y": 2})
     space = {"x": IntDistribution(0, 2), "y": IntDistribution(0, 2)}
-    sampler = AgingEvolutionSampler(n_startup_trials=1, tpe_probability=1.0, seed=0)
+    sampler = AgingEvolutionSampler(
+        n_startup_trials=1, tpe_probability=1.0, reevaluation_probability=0.0, seed=0
+    )
     study = optuna.create_study(sampler=sampler)
     study.add_trial(create_trial(params={"x": 0, "y": 0}, distributions=space, value=0.0))
     first = study.ask()

@@ -20,6 +20,9 @@ from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import nasnet
 from optuna_amoeba import PARENT_KEY
 from optuna_amoeba._population import competing_values
+from optuna_amoeba._population import params_key
+from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._reevaluation import unconfirmed_leader
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -122,7 +125,9 @@ def test_tpe_proposes_at_its_rate_until_two_populations_completed(tpe_probabilit
 
 
 def test_one_sampler_serves_two_studies_in_its_tpe_phase(tmp_path: Any) -> None:
-    sampler = AgingEvolutionSampler(population_size=10, tpe_probability=1.0, seed=6)
+    sampler = AgingEvolutionSampler(
+        population_size=10, tpe_probability=1.0, reevaluation_probability=0.0, seed=6
+    )
     storage = f"sqlite:///{tmp_path / 'two.db'}"
     studies = [optuna.create_study(storage=storage, sampler=sampler) for _ in range(2)]
     for _ in range(15):
@@ -486,7 +491,22 @@ def noisy_objective(seed: int) -> Any:
     return objective
 
 
-def test_noisy_objective_reevaluates_population_members_at_the_set_rate() -> None:
+def unconfirmed_leader_before(study: optuna.Study, child: FrozenTrial) -> dict[str, Any] | None:
+    """The leader the sampler had to confirm when ``child`` was asked (trials told in order)."""
+    sampler = study.sampler
+    assert isinstance(sampler, AgingEvolutionSampler)
+    tracker = PopulationTracker(
+        population_size=sampler.population_size,
+        aging=True,
+        include_pruned=False,
+        directions=tuple(study.directions),
+    )
+    tracker.update(study.get_trials(deepcopy=False)[: child.number])
+    leader = unconfirmed_leader(tracker, study.direction, busy=set())
+    return None if leader is None else leader.params
+
+
+def test_noisy_objective_confirms_new_leaders_then_reevaluates_at_the_set_rate() -> None:
     population_size = 10
     sampler = AgingEvolutionSampler(
         population_size=population_size, sample_size=5, reevaluation_probability=0.3, seed=15
@@ -495,15 +515,28 @@ def test_noisy_objective_reevaluates_population_members_at_the_set_rate() -> Non
     study.optimize(noisy_objective(0), n_trials=300)
     trials = study.get_trials(deepcopy=False)
     children = evolved(study)
-    repeats = [t for t in children if t.system_attrs[MUTATION_KEY] == "reevaluation"]
-    assert 0.2 < len(repeats) / len(children) < 0.4
-    for repeat in repeats:
+    leaders = [(child, unconfirmed_leader_before(study, child)) for child in children]
+    confirmations = [child for child, leader in leaders if leader is not None]
+    # A set that takes the lead on one evaluation is evaluated again at the next ask.
+    assert 5 < len(confirmations) < len(children) / 3
+    for child, leader in leaders:
+        if leader is not None:
+            assert child.system_attrs[MUTATION_KEY] == "reevaluation" and child.params == leader
+    # The other evolved trials re-evaluate at the set rate.
+    others = [child for child, leader in leaders if leader is None]
+    repeats = [t for t in others if t.system_attrs[MUTATION_KEY] == "reevaluation"]
+    assert 0.2 < len(repeats) / len(others) < 0.4
+    for repeat in repeats + confirmations:
         parent = trials[repeat.system_attrs[PARENT_KEY]]
         assert repeat.params == parent.params
         population = eligible_before(trials, repeat)[-population_size:]
         assert parent.number in {t.number for t in population}
     # Children stay new: dedup still applies to everything but re-evaluations.
-    keys = [tuple(sorted(t.params.items())) for t in children if t not in repeats]
+    keys = [
+        tuple(sorted(t.params.items()))
+        for t in children
+        if t.system_attrs[MUTATION_KEY] != "reevaluation"
+    ]
     assert len(set(keys)) == len(keys)
 
 
@@ -584,8 +617,6 @@ def test_tournament_compares_members_by_the_mean_of_their_evaluations() -> None:
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_reevaluation_target_is_the_best_upper_confidence_bound(direction: str) -> None:
-    from optuna_amoeba._population import params_key
-    from optuna_amoeba._population import PopulationTracker
     from optuna_amoeba._reevaluation import reevaluation_target
 
     sign = 1.0 if direction == "maximize" else -1.0
@@ -607,6 +638,29 @@ def test_reevaluation_target_is_the_best_upper_confidence_bound(direction: str) 
     assert target is not None and target.params == {"x": "b"}
     target = reevaluation_target(tracker, study.direction, busy={params_key({"x": "b"})})
     assert target is not None and target.params == {"x": "a"} and target.number == 3
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_unconfirmed_leader_is_the_best_lower_bound_on_one_evaluation(direction: str) -> None:
+    sign = 1.0 if direction == "maximize" else -1.0
+    values = [("a", 1.2), ("a", 0.8), ("a", 1.0), ("a", 1.0), ("b", 0.95), ("c", 0.5)]
+    study = study_with_values(direction, [(x, sign * value) for x, value in values])
+    tracker = PopulationTracker(
+        population_size=10, aging=True, include_pruned=False, directions=tuple(study.directions)
+    )
+    tracker.update(study.get_trials(deepcopy=False))
+    # Lower bounds (noise 0.163): a = 1.0 - 0.163 / 2 = 0.92 leads b = 0.95 - 0.163 = 0.79,
+    # and a has four evaluations: nothing to confirm.
+    assert unconfirmed_leader(tracker, study.direction, busy=set()) is None
+    tell_fixed(study, "d", sign * 1.1)
+    tracker.update(study.get_trials(deepcopy=False))
+    # d = 1.1 - 0.163 = 0.94 leads on one evaluation, unless it is being evaluated already.
+    leader = unconfirmed_leader(tracker, study.direction, busy=set())
+    assert leader is not None and leader.params == {"x": "d"}
+    assert unconfirmed_leader(tracker, study.direction, busy={params_key({"x": "d"})}) is None
+    tell_fixed(study, "d", sign * 1.1)
+    tracker.update(study.get_trials(deepcopy=False))
+    assert unconfirmed_leader(tracker, study.direction, busy=set()) is None
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])

@@ -86,7 +86,6 @@ from optuna_amoeba._population import Observations
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._reevaluation import reevaluation_target
-from optuna_amoeba._sampler import DETERMINISTIC_AFTER
 from optuna_amoeba._selection import tournament
 from optuna_amoeba._tpe import tpe_proposal
 
@@ -215,6 +214,7 @@ class Variant(AgingEvolutionSampler):
         super().__init__(seed=seed, **kwargs)
         self._asking: tuple[Any, FrozenTrial] | None = None
         self._trials: Sequence[FrozenTrial] = ()
+        self._ramp_top = self.reevaluation_probability
 
     def sample_relative(
         self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -253,17 +253,13 @@ class Variant(AgingEvolutionSampler):
                     )
         return tracker, trials
 
-    def _should_reevaluate(self, tracker: PopulationTracker) -> bool:
+    def _noise_possible(self, tracker: PopulationTracker) -> bool:
         if "fullpop" in VARIANT and tracker.num_eligible < self.population_size:
             return False
-        if "ramp" not in VARIANT:
-            return super()._should_reevaluate(tracker)
-        if self.reevaluation_probability == 0:
-            return False
-        if tracker.differing_repeats == 0 and tracker.identical_repeats >= DETERMINISTIC_AFTER:
-            return False
-        fullness = min(1.0, tracker.num_eligible / self.population_size)
-        return bool(self._rng.rand() < self.reevaluation_probability * fullness)
+        if "ramp" in VARIANT:
+            fullness = min(1.0, tracker.num_eligible / self.population_size)
+            self._reevaluation_probability = self._ramp_top * fullness
+        return super()._noise_possible(tracker)
 
     def _mutate_without_repeats(
         self,
