@@ -135,9 +135,10 @@ class AgingEvolutionSampler(BaseSampler):
             walk on from the last candidate, when every neighbour of the parent was seen.
         reevaluation_probability: Probability, in ``[0, 1]``, that an evolved trial re-
             evaluates promising parameters instead of a new child (single-objective studies;
-            ignored with several objectives). Default 0.3; 0 turns re-evaluation off (the
-            paper's algorithm). Measured effect on NATS-Bench CIFAR-10 under noise:
-            docs/choosing-settings.md. On deterministic objectives it costs two trials.
+            ignored with several objectives). Default 0.3; 0 turns re-evaluation off,
+            the confirmation of new leaders included (the paper's algorithm). Measured
+            effect on NATS-Bench CIFAR-10 under noise: docs/choosing-settings.md. On
+            deterministic objectives it costs two trials.
         tpe_probability: Probability, in ``[0, 1]``, that a trial after the random start and
             before ``2 * population_size`` trials have completed is proposed by Optuna's
             ``TPESampler`` (its defaults, seeded ``seed + 1``) instead of evolved: a
@@ -158,13 +159,17 @@ class AgingEvolutionSampler(BaseSampler):
     as the study's best trial. With probability ``reevaluation_probability`` an evolved
     trial therefore evaluates again the population's most promising parameters (see
     :func:`~optuna_amoeba._reevaluation.reevaluation_target`) instead of a new child, and
-    tournaments compare members by the mean of every evaluation of their parameters. A
+    tournaments compare members by the mean of every evaluation of their parameters. A set
+    that leads the population on a single evaluation (by the lower bound
+    :func:`optuna_amoeba.recommend_by_mean` ranks by) is re-evaluated at the next ask, before
+    any other choice (see :func:`~optuna_amoeba._reevaluation.unconfirmed_leader`). A
     re-evaluation adds to its parameters' observations but takes no population slot and does
     not renew their age: a parameter set leaves the population ``population_size`` members
     after its first evaluation, however often it was repeated. The sampler stops
-    re-evaluating once repeats have reproduced their first value exactly twice with none
-    differing: the objective is deterministic. To choose the parameters to keep, use
-    :func:`optuna_amoeba.recommend_by_mean` (docs/algorithm.md, "Reading a noisy study").
+    re-evaluating and confirming once repeats have reproduced their first value exactly
+    twice with none differing: the objective is deterministic. To choose the parameters to
+    keep, use :func:`optuna_amoeba.recommend_by_mean` (docs/algorithm.md, "Reading a noisy
+    study").
 
     Infinite values (Optuna stores them as completed trials) count by order only: a set with a
     ``+inf`` value competes as better than any finite mean, one with ``-inf`` as worse

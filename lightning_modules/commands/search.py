@@ -189,7 +189,8 @@ def _add_evolution_arguments(parser: argparse.ArgumentParser) -> None:
         "--reevaluation-probability",
         type=finite_float,
         help="share of evolved trials that retrain a promising architecture to average out "
-        "training noise; 0 for the paper's algorithm (default: the sampler's, 0.3)",
+        "training noise (a new leader is retrained at once); 0 turns both off, the paper's "
+        "algorithm (default: the sampler's, 0.3)",
     )
     parser.add_argument(
         "--tpe-probability",
