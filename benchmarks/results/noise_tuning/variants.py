@@ -48,6 +48,13 @@ AMOEBA_TPE_UNTIL=100`` became the sampler's default (``tpe_probability=0.35``), 
 variant here passes ``tpe_probability=0`` unless told otherwise: they change the sampler as it
 was before.
 
+Sixth round (2026-12-05): a leader resting on one evaluation is re-evaluated at the next ask.
+That rule (two evaluations) is now the sampler's, so every variant above runs with it today;
+their figures in the README were measured before it (git 1283364). Here:
+
+- ``confirm``: the leader is confirmed until it has ``AMOEBA_CONFIRMED_AFTER`` (default 3)
+  evaluations instead of two.
+
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
 ``lucb`` and ``ucb`` patch the sampler's modules for the whole process), from the repository
 root:
@@ -78,6 +85,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_amoeba import _reevaluation
 from optuna_amoeba import _sampler
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba._mutation import mutate
@@ -99,6 +107,7 @@ TPE_MIX = float(os.environ.get("AMOEBA_TPE_MIX", "0.2"))
 TPE_UNTIL = int(os.environ.get("AMOEBA_TPE_UNTIL", "1000000000"))
 TPE_FROM = int(os.environ.get("AMOEBA_TPE_FROM", "0"))
 UCB_WIDTH = float(os.environ.get("AMOEBA_UCB_WIDTH", "2.0"))
+CONFIRMED_AFTER = int(os.environ.get("AMOEBA_CONFIRMED_AFTER", "3"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -205,6 +214,8 @@ if "shrink" in VARIANT:
     PopulationTracker.mean_value = _shrunk_mean  # type: ignore[method-assign]
 if "fresh" in VARIANT:
     _sampler.tournament = _fresh_tournament  # type: ignore[attr-defined]
+if "confirm" in VARIANT:
+    _reevaluation.CONFIRMED_AFTER = CONFIRMED_AFTER
 
 
 class Variant(AgingEvolutionSampler):
