@@ -491,8 +491,8 @@ def noisy_objective(seed: int) -> Any:
     return objective
 
 
-def unconfirmed_leader_before(study: optuna.Study, child: FrozenTrial) -> dict[str, Any] | None:
-    """The leader the sampler had to confirm when ``child`` was asked (trials told in order)."""
+def tracker_of(study: optuna.Study, trials: list[FrozenTrial]) -> PopulationTracker:
+    """The population ``study``'s sampler (aging) forms from ``trials``."""
     sampler = study.sampler
     assert isinstance(sampler, AgingEvolutionSampler)
     tracker = PopulationTracker(
@@ -501,7 +501,13 @@ def unconfirmed_leader_before(study: optuna.Study, child: FrozenTrial) -> dict[s
         include_pruned=False,
         directions=tuple(study.directions),
     )
-    tracker.update(study.get_trials(deepcopy=False)[: child.number])
+    tracker.update(trials)
+    return tracker
+
+
+def unconfirmed_leader_before(study: optuna.Study, child: FrozenTrial) -> dict[str, Any] | None:
+    """The leader the sampler had to confirm when ``child`` was asked (trials told in order)."""
+    tracker = tracker_of(study, study.get_trials(deepcopy=False)[: child.number])
     leader = unconfirmed_leader(tracker, study.direction, busy=set())
     return None if leader is None else leader.params
 
@@ -605,6 +611,14 @@ def study_with_values(direction: str, values: list[tuple[str, float]]) -> optuna
     return study
 
 
+def measured_study(direction: str) -> optuna.Study:
+    """ "a" is well measured (mean 1.0, noise 0.163); "b" was seen once, a little lower; "c" is
+    far worse (values negated for ``minimize``)."""
+    sign = 1.0 if direction == "maximize" else -1.0
+    values = [("a", 1.2), ("a", 0.8), ("a", 1.0), ("a", 1.0), ("b", 0.95), ("c", 0.5)]
+    return study_with_values(direction, [(x, sign * value) for x, value in values])
+
+
 def test_tournament_compares_members_by_the_mean_of_their_evaluations() -> None:
     # "a" had one lucky evaluation (10) and two poor ones: mean 10/3 < 5, "b"'s single value.
     study = study_with_values("maximize", [("a", 10.0), ("b", 5.0), ("a", 0.0), ("a", 0.0)])
@@ -619,17 +633,8 @@ def test_tournament_compares_members_by_the_mean_of_their_evaluations() -> None:
 def test_reevaluation_target_is_the_best_upper_confidence_bound(direction: str) -> None:
     from optuna_amoeba._reevaluation import reevaluation_target
 
-    sign = 1.0 if direction == "maximize" else -1.0
-    # "a" is well measured (mean 1.0); "b" was seen once, a little lower; "c" is far worse.
-    values = [("a", 1.2), ("a", 0.8), ("a", 1.0), ("a", 1.0), ("b", 0.95), ("c", 0.5)]
-    study = study_with_values(direction, [(x, sign * value) for x, value in values])
-    tracker = PopulationTracker(
-        population_size=10,
-        aging=True,
-        include_pruned=False,
-        directions=tuple(study.directions),
-    )
-    tracker.update(study.get_trials(deepcopy=False))
+    study = measured_study(direction)
+    tracker = tracker_of(study, study.get_trials(deepcopy=False))
     repeats = np.array([1.2, 0.8, 1.0, 1.0])
     assert tracker.noise_std == pytest.approx(np.sqrt(((repeats - 1.0) ** 2).sum() / 3))
     assert tracker.differing_repeats == 3 and tracker.identical_repeats == 0
@@ -643,21 +648,19 @@ def test_reevaluation_target_is_the_best_upper_confidence_bound(direction: str) 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_unconfirmed_leader_is_the_best_lower_bound_on_one_evaluation(direction: str) -> None:
     sign = 1.0 if direction == "maximize" else -1.0
-    values = [("a", 1.2), ("a", 0.8), ("a", 1.0), ("a", 1.0), ("b", 0.95), ("c", 0.5)]
-    study = study_with_values(direction, [(x, sign * value) for x, value in values])
-    tracker = PopulationTracker(
-        population_size=10, aging=True, include_pruned=False, directions=tuple(study.directions)
-    )
-    tracker.update(study.get_trials(deepcopy=False))
+    study = measured_study(direction)
+    tracker = tracker_of(study, study.get_trials(deepcopy=False))
     # Lower bounds (noise 0.163): a = 1.0 - 0.163 / 2 = 0.92 leads b = 0.95 - 0.163 = 0.79,
     # and a has four evaluations: nothing to confirm.
     assert unconfirmed_leader(tracker, study.direction, busy=set()) is None
+    study.enqueue_trial({"x": "d"})
     tell_fixed(study, "d", sign * 1.1)
     tracker.update(study.get_trials(deepcopy=False))
     # d = 1.1 - 0.163 = 0.94 leads on one evaluation, unless it is being evaluated already.
     leader = unconfirmed_leader(tracker, study.direction, busy=set())
     assert leader is not None and leader.params == {"x": "d"}
     assert unconfirmed_leader(tracker, study.direction, busy={params_key({"x": "d"})}) is None
+    study.enqueue_trial({"x": "d"})
     tell_fixed(study, "d", sign * 1.1)
     tracker.update(study.get_trials(deepcopy=False))
     assert unconfirmed_leader(tracker, study.direction, busy=set()) is None
