@@ -14,8 +14,8 @@ from pathlib import Path
 import sys
 
 import numpy as np
-from scipy.stats import binomtest
 from scipy.stats import wilcoxon
+from summarize import mcnemar_counts
 from summarize import regret_at
 from summarize import TAIL_LEVEL
 
@@ -47,10 +47,10 @@ if __name__ == "__main__":
         a, b = regrets(first, folders, checkpoint), regrets(second, folders, checkpoint)
         seeds = sorted(a.keys() & b.keys())
         x, y = np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
-        only_first = int(np.sum((x > TAIL_LEVEL) & (y <= TAIL_LEVEL)))
-        only_second = int(np.sum((y > TAIL_LEVEL) & (x <= TAIL_LEVEL)))
-        discordant = only_first + only_second
-        mcnemar = binomtest(only_first, discordant).pvalue if discordant else 1.0
+        only_first, only_second, mcnemar = mcnemar_counts(
+            {seed: a[seed] > TAIL_LEVEL for seed in seeds},
+            {seed: b[seed] > TAIL_LEVEL for seed in seeds},
+        )
         print(
             f"@{checkpoint}, {len(seeds)} seeds: {describe(first, x)} | {describe(second, y)} | "
             f"Wilcoxon p = {wilcoxon(x, y).pvalue:.2g}, McNemar p = {mcnemar:.2g} "

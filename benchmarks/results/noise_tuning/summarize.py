@@ -62,13 +62,22 @@ def tail_by_seed(sampler_runs: Path) -> dict[int, bool]:
     return {run["seed"]: regret_at(run, 100) > TAIL_LEVEL for run in runs}
 
 
+def mcnemar_counts(a: dict[int, bool], b: dict[int, bool]) -> tuple[int, int, float]:
+    """Seeds above the level only in ``a``, only in ``b``, and the exact McNemar p-value, over
+    the seeds both have."""
+    seeds = a.keys() & b.keys()
+    only_first = sum(a[seed] and not b[seed] for seed in seeds)
+    only_second = sum(b[seed] and not a[seed] for seed in seeds)
+    discordant = only_first + only_second
+    p = float(binomtest(only_first, discordant).pvalue) if discordant else 1.0
+    return only_first, only_second, p
+
+
 def mcnemar(first: Path, second: Path) -> str:
     """Exact McNemar test of the two samplers' tail shares, paired by seed."""
     a, b = tail_by_seed(first), tail_by_seed(second)
     seeds = a.keys() & b.keys()
-    only_first = sum(a[seed] and not b[seed] for seed in seeds)
-    only_second = sum(b[seed] and not a[seed] for seed in seeds)
-    p = binomtest(only_first, only_first + only_second).pvalue if only_first + only_second else 1
+    only_first, only_second, p = mcnemar_counts(a, b)
     return (
         f"  vs {first.name}: above {TAIL_LEVEL} only here {only_second}, only there "
         f"{only_first} ({len(seeds)} seeds), McNemar p = {p:.2g}"
