@@ -55,6 +55,16 @@ their figures in the README were measured before it (git 1283364). Here:
 - ``confirm``: the leader is confirmed until it has ``AMOEBA_CONFIRMED_AFTER`` (default 3)
   evaluations instead of two.
 
+Seventh round (2026-12-05), with ``tpe_probability=0.35`` passed where the library's TPE phase
+is meant:
+
+- ``tpechild`` (third round) now also keeps to the window ``AMOEBA_TPE_FROM <= completed
+  trials < AMOEBA_TPE_UNTIL``: TPE's proposals in place of mutated children only, so they
+  take no re-evaluations;
+- ``phasecoin``: while fewer than 2P trials have completed (the TPE phase), the
+  re-evaluation coin comes up with probability ``AMOEBA_PHASE_REEVALUATION`` (default 0)
+  instead of ``reevaluation_probability``; new leaders are still confirmed.
+
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
 ``lucb`` and ``ucb`` patch the sampler's modules for the whole process), from the repository
 root:
@@ -108,6 +118,7 @@ TPE_UNTIL = int(os.environ.get("AMOEBA_TPE_UNTIL", "1000000000"))
 TPE_FROM = int(os.environ.get("AMOEBA_TPE_FROM", "0"))
 UCB_WIDTH = float(os.environ.get("AMOEBA_UCB_WIDTH", "2.0"))
 CONFIRMED_AFTER = int(os.environ.get("AMOEBA_CONFIRMED_AFTER", "3"))
+PHASE_REEVALUATION = float(os.environ.get("AMOEBA_PHASE_REEVALUATION", "0.0"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -242,7 +253,15 @@ class Variant(AgingEvolutionSampler):
                     self._publish(study, trial, proposal)
                     return proposal
         self._asking = (study, trial)
+        if "phasecoin" in VARIANT:
+            self._reevaluation_probability = self._ramp_top
         return super().sample_relative(study, trial, search_space)
+
+    def _tpe_turn(self, tracker: PopulationTracker) -> bool:
+        if "phasecoin" in VARIANT and tracker.num_eligible < 2 * self.population_size:
+            # This ask's re-evaluation coin; restored at the next ask, before confirmation.
+            self._reevaluation_probability = PHASE_REEVALUATION
+        return super()._tpe_turn(tracker)
 
     def _refresh(self, study: Any) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
         tracker, trials = super()._refresh(study)
@@ -284,7 +303,11 @@ class Variant(AgingEvolutionSampler):
         def seen(params: dict[str, Any]) -> bool:
             return tracker.is_seen(params, running)
 
-        if "tpechild" in VARIANT and self._rng.rand() < TPE_MIX:
+        if (
+            "tpechild" in VARIANT
+            and max(self._n_startup_trials, TPE_FROM) <= tracker.num_eligible < TPE_UNTIL
+            and self._rng.rand() < TPE_MIX
+        ):
             assert self._asking is not None
             study, trial = self._asking
             proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
