@@ -105,6 +105,7 @@ from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._selection import tournament
+from optuna_amoeba._tpe import TPE_PHASE_POPULATIONS
 from optuna_amoeba._tpe import tpe_proposal
 
 
@@ -236,7 +237,7 @@ class Variant(AgingEvolutionSampler):
         super().__init__(seed=seed, **kwargs)
         self._asking: tuple[Any, FrozenTrial] | None = None
         self._trials: Sequence[FrozenTrial] = ()
-        self._ramp_top = self.reevaluation_probability
+        self._set_reevaluation = self.reevaluation_probability
 
     def sample_relative(
         self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -254,11 +255,14 @@ class Variant(AgingEvolutionSampler):
                     return proposal
         self._asking = (study, trial)
         if "phasecoin" in VARIANT:
-            self._reevaluation_probability = self._ramp_top
+            self._reevaluation_probability = self._set_reevaluation
         return super().sample_relative(study, trial, search_space)
 
     def _tpe_turn(self, tracker: PopulationTracker) -> bool:
-        if "phasecoin" in VARIANT and tracker.num_eligible < 2 * self.population_size:
+        if (
+            "phasecoin" in VARIANT
+            and tracker.num_eligible < TPE_PHASE_POPULATIONS * self.population_size
+        ):
             # This ask's re-evaluation coin; restored at the next ask, before confirmation.
             self._reevaluation_probability = PHASE_REEVALUATION
         return super()._tpe_turn(tracker)
@@ -288,7 +292,7 @@ class Variant(AgingEvolutionSampler):
             return False
         if "ramp" in VARIANT:
             fullness = min(1.0, tracker.num_eligible / self.population_size)
-            self._reevaluation_probability = self._ramp_top * fullness
+            self._reevaluation_probability = self._set_reevaluation * fullness
         return super()._noise_possible(tracker)
 
     def _mutate_without_repeats(
