@@ -50,7 +50,9 @@ was before.
 
 Sixth round (2026-12-05): a leader resting on one evaluation is re-evaluated at the next ask.
 That rule (two evaluations) is now the sampler's, so every variant above runs with it today;
-their figures in the README were measured before it (git 1283364). Here:
+their figures in the README were measured before it (git 1283364). ``tpemix`` draws TPE's
+turn before the confirmation, the sampler after it, so ``tpemix`` 35% until 100 no longer
+reproduces the library's TPE phase (0 of 40 seeds at 17af52c). Here:
 
 - ``confirm``: the leader is confirmed until it has ``AMOEBA_CONFIRMED_AFTER`` (default 3)
   evaluations instead of two.
@@ -244,10 +246,7 @@ class Variant(AgingEvolutionSampler):
     ) -> dict[str, Any]:
         if "tpemix" in VARIANT and not trial.system_attrs.get("fixed_params"):
             tracker, trials = self._refresh(study)
-            if (
-                max(self._n_startup_trials, TPE_FROM) <= tracker.num_eligible < TPE_UNTIL
-                and self._rng.rand() < TPE_MIX
-            ):
+            if self._tpe_draw(tracker):
                 proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
                 if not tracker.is_seen(proposal, tracker.running_keys(trials, trial.number)):
                     self._record(study, trial, parent=None, mutation="tpe", steps=0)
@@ -257,6 +256,13 @@ class Variant(AgingEvolutionSampler):
         if "phasecoin" in VARIANT:
             self._reevaluation_probability = self._set_reevaluation
         return super().sample_relative(study, trial, search_space)
+
+    def _tpe_draw(self, tracker: PopulationTracker) -> bool:
+        """Whether ``tpemix`` / ``tpechild`` hand this trial to TPE: inside the window of
+        completed trials, with probability ``AMOEBA_TPE_MIX`` (no draw outside it)."""
+        if not max(self._n_startup_trials, TPE_FROM) <= tracker.num_eligible < TPE_UNTIL:
+            return False
+        return bool(self._rng.rand() < TPE_MIX)
 
     def _tpe_turn(self, tracker: PopulationTracker) -> bool:
         if (
@@ -307,11 +313,7 @@ class Variant(AgingEvolutionSampler):
         def seen(params: dict[str, Any]) -> bool:
             return tracker.is_seen(params, running)
 
-        if (
-            "tpechild" in VARIANT
-            and max(self._n_startup_trials, TPE_FROM) <= tracker.num_eligible < TPE_UNTIL
-            and self._rng.rand() < TPE_MIX
-        ):
+        if "tpechild" in VARIANT and self._tpe_draw(tracker):
             assert self._asking is not None
             study, trial = self._asking
             proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
