@@ -140,10 +140,11 @@ class PopulationTracker:
     completion time, then number), re-evaluations excepted: a trial the sampler proposed as a
     re-evaluation adds its value to its parameters' observations but takes no population
     slot, so a parameter set ages out ``population_size`` members after its first
-    evaluation however often it was re-evaluated. ``aging=False``: the ``population_size``
-    best ones; removing the worst after each addition, as the paper's non-aging control
-    does, leaves exactly the best ``population_size`` of all eligible trials seen (ties: the
-    older one leaves).
+    evaluation however often it was re-evaluated. A re-evaluation whose objective suggested
+    other parameters than proposed is a new member, and the proposed set goes into
+    ``unrepeatable``. ``aging=False``: the ``population_size`` best ones; removing the worst
+    after each addition, as the paper's non-aging control does, leaves exactly the best
+    ``population_size`` of all eligible trials seen (ties: the older one leaves).
     """
 
     population_size: int
@@ -156,6 +157,8 @@ class PopulationTracker:
     evaluated: set[Hashable] = field(default_factory=set)
     first_trial_id: int | None = None
     observations: dict[Hashable, Observations] = field(default_factory=dict)
+    unrepeatable: set[Hashable] = field(default_factory=set)
+    own_proposals: dict[int, Hashable] = field(default_factory=dict)
     identical_repeats: int = 0
     differing_repeats: int = 0
     _repeat_squares: float = 0.0
@@ -214,7 +217,8 @@ class PopulationTracker:
     def running_keys(self, trials: Sequence[FrozenTrial], exclude_number: int) -> set[Hashable]:
         """Parameter keys of trials still running (other than ``exclude_number``): the whole
         proposal the sampler stored at ask time where there is one, else the parameters
-        suggested so far."""
+        suggested so far; and every unfinished proposal of this process
+        (:meth:`note_proposal`), which ``trials`` may predate."""
         keys = set()
         for index in self.unfinished:
             trial = trials[index]
@@ -224,7 +228,12 @@ class PopulationTracker:
             params = proposal if isinstance(proposal, dict) and proposal else trial.params
             if params:
                 keys.add(params_key(params))
+        keys.update(key for number, key in self.own_proposals.items() if number != exclude_number)
         return keys
+
+    def note_proposal(self, number: int, params: dict[str, Any]) -> None:
+        """Remember what this process proposed for trial ``number`` until the trial finishes."""
+        self.own_proposals[number] = params_key(params)
 
     def is_seen(self, params: dict[str, Any], running: set[Hashable]) -> bool:
         """The dedup test: whether ``params`` were evaluated, or are being evaluated by a
@@ -239,6 +248,8 @@ class PopulationTracker:
         self.evaluated.clear()
         self.first_trial_id = None
         self.observations.clear()
+        self.unrepeatable.clear()
+        self.own_proposals.clear()
         self.identical_repeats = 0
         self.differing_repeats = 0
         self._repeat_squares = 0.0
@@ -248,6 +259,7 @@ class PopulationTracker:
         self._distributions.clear()
 
     def _add(self, trial: FrozenTrial) -> None:
+        self.own_proposals.pop(trial.number, None)
         identity = params_key(trial.params)
         if trial.params:
             self.evaluated.add(identity)
@@ -257,7 +269,9 @@ class PopulationTracker:
         self.num_eligible += 1
         if len(values) == 1:
             self._observe(identity, values[0])
-            if trial.system_attrs.get(MUTATION_KEY) == REEVALUATION:
+            if trial.system_attrs.get(MUTATION_KEY) == REEVALUATION and self._repeated(
+                trial, identity
+            ):
                 return
         member = Member(
             number=trial.number,
@@ -283,6 +297,16 @@ class PopulationTracker:
                 if self._space_counts[item] == 0:
                     del self._space_counts[item]
                     del self._distributions[item]
+
+    def _repeated(self, trial: FrozenTrial, identity: Hashable) -> bool:
+        """Whether re-evaluation ``trial`` evaluated the set it was proposed for. When the
+        objective suggested other parameters (its search space changed), the proposed set
+        is recorded as unrepeatable and the trial counts as a new member."""
+        proposal = trial.system_attrs.get(PROPOSAL_KEY)
+        if not isinstance(proposal, dict) or params_key(proposal) == identity:
+            return True
+        self.unrepeatable.add(params_key(proposal))
+        return False
 
     def _observe(self, key: Hashable, value: float) -> None:
         observations = self.observations.get(key)

@@ -31,12 +31,16 @@ def reevaluation_target(
     before a well-measured one of equal mean, and the best-measured one keeps collecting
     evaluations while it stays ahead and in the population. Re-evaluations take no population
     slot, so a set leaves the population ``population_size`` members after its first
-    evaluation, which bounds its repeats. Sets in ``busy`` (being evaluated now) and sets with
-    an infinite value (see :class:`~optuna_amoeba._population.Observations`) are skipped. Of
+    evaluation, which bounds its repeats. Sets in ``busy`` (being evaluated now), sets a
+    re-evaluation could not repeat (``tracker.unrepeatable``: the objective suggested other
+    parameters) and sets with an infinite value (see
+    :class:`~optuna_amoeba._population.Observations`) are skipped. Of
     the members sharing the winning parameters, the one returned (for lineage) is the last in
     population order: the newest under aging.
     """
-    best = max(_bounds(tracker, direction, busy, width), key=lambda item: item[0], default=None)
+    bounds = _bounds(tracker, direction, busy, width)
+    eligible = (item for item in bounds if item[1].identity not in tracker.unrepeatable)
+    best = max(eligible, key=lambda item: item[0], default=None)
     return None if best is None else best[1]
 
 
@@ -51,13 +55,18 @@ def unconfirmed_leader(
     :func:`optuna_amoeba.recommend_by_mean`, over the population. A set that takes the lead on
     one evaluation is often a lucky draw, and until it is evaluated again it would be the
     study's recommendation; the sampler re-evaluates it at the next ask. ``None`` as well when
-    the leader is in ``busy`` (being evaluated now). Sets with an infinite value are skipped.
+    the leader is in ``busy`` (being evaluated now) or could not be repeated
+    (``tracker.unrepeatable``). Sets with an infinite value are skipped.
     """
     best = max(_bounds(tracker, direction, set(), -1.0), key=lambda item: item[0], default=None)
     if best is None:
         return None
     leader = best[1]
-    if leader.identity in busy or tracker.observations[leader.identity].count >= CONFIRMED_AFTER:
+    if (
+        leader.identity in busy
+        or leader.identity in tracker.unrepeatable
+        or tracker.observations[leader.identity].count >= CONFIRMED_AFTER
+    ):
         return None
     return leader
 

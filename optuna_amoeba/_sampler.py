@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from collections.abc import Sequence
+import contextlib
 import threading
 from typing import Any
 from typing import TYPE_CHECKING
@@ -98,7 +99,8 @@ class AgingEvolutionSampler(BaseSampler):
     applied), ``amoeba:proposal`` (the proposed parameters, so that other workers see the
     whole proposal while the objective is still suggesting them), plus
     ``amoeba:mutation_steps`` when dedup had to walk more than one mutation away from the
-    parent to find an unseen child.
+    parent to find an unseen child. A trial that already carries a proposal (a crashed trial
+    re-run by Optuna's stale-trial retry, which copies these attrs) gets the rest of it.
 
     Args:
         population_size: P, the number of most recently completed trials that form the
@@ -301,10 +303,19 @@ class AgingEvolutionSampler(BaseSampler):
             tracker, trials = self._refresh(study)
             if trial.system_attrs.get("fixed_params"):
                 return {}
-            if tracker.num_eligible < self._n_startup_trials or not tracker.members:
+            copied = trial.system_attrs.get(PROPOSAL_KEY)
+            if isinstance(copied, dict):
+                # A crashed trial re-run by Optuna's stale-trial retry, which copies its
+                # system attrs: the rest of its architecture, and its lineage, stay.
+                return _within(copied, search_space)
+            if (
+                tracker.num_eligible < self._n_startup_trials
+                or not tracker.members
+                or not search_space
+            ):
                 proposal = {name: sample_value(d, self._rng) for name, d in search_space.items()}
                 self._record(study, trial, parent=None, mutation=RANDOM, steps=0)
-                self._publish(study, trial, proposal)
+                self._publish(study, trial, tracker, proposal)
                 return proposal
 
             running = tracker.running_keys(trials, trial.number)
@@ -313,12 +324,12 @@ class AgingEvolutionSampler(BaseSampler):
             if reevaluating:
                 leader = unconfirmed_leader(tracker, study.direction, running)
                 if leader is not None and _covers(leader, search_space):
-                    return self._reevaluate(study, trial, leader)
+                    return self._reevaluate(study, trial, tracker, leader)
             if single_objective and self._tpe_turn(tracker):
                 proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
                 if not tracker.is_seen(proposal, running):
                     self._record(study, trial, parent=None, mutation=TPE, steps=0)
-                    self._publish(study, trial, proposal)
+                    self._publish(study, trial, tracker, proposal)
                     return proposal
 
             members = tracker.members
@@ -327,7 +338,7 @@ class AgingEvolutionSampler(BaseSampler):
                 if reevaluating and self._rng.rand() < self._reevaluation_probability:
                     target = reevaluation_target(tracker, study.direction, running)
                     if target is not None and _covers(target, search_space):
-                        return self._reevaluate(study, trial, target)
+                        return self._reevaluate(study, trial, tracker, target)
                 fitness = [tracker.mean_value(member) for member in members]
             parent = tournament(members, self._sample_size, study.directions, self._rng, fitness)
             base = {}
@@ -344,7 +355,7 @@ class AgingEvolutionSampler(BaseSampler):
                 base, search_space, tracker, running
             )
             self._record(study, trial, parent=parent.number, mutation=mutation, steps=steps)
-            self._publish(study, trial, child)
+            self._publish(study, trial, tracker, child)
             return child
 
     def sample_independent(
@@ -370,9 +381,11 @@ class AgingEvolutionSampler(BaseSampler):
             return False
         return tracker.differing_repeats > 0 or tracker.identical_repeats < DETERMINISTIC_AFTER
 
-    def _reevaluate(self, study: Study, trial: FrozenTrial, target: Member) -> dict[str, Any]:
+    def _reevaluate(
+        self, study: Study, trial: FrozenTrial, tracker: PopulationTracker, target: Member
+    ) -> dict[str, Any]:
         self._record(study, trial, parent=target.number, mutation=REEVALUATION, steps=0)
-        self._publish(study, trial, target.params)
+        self._publish(study, trial, tracker, target.params)
         return dict(target.params)
 
     def _refresh(self, study: Study) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
@@ -397,6 +410,9 @@ class AgingEvolutionSampler(BaseSampler):
             )
             per_storage[study._study_id] = tracker
         trials = study._get_trials(deepcopy=False, use_cache=True)
+        if len(trials) < tracker.scanned:
+            # Another thread handed the tracker a newer list than this thread's cached one.
+            trials = study._get_trials(deepcopy=False, use_cache=False)
         tracker.update(trials)
         return tracker, trials
 
@@ -469,11 +485,16 @@ class AgingEvolutionSampler(BaseSampler):
         self._record(study, trial, parent=None, mutation=ENQUEUED, steps=0)
 
     @staticmethod
-    def _publish(study: Study, trial: FrozenTrial, proposal: dict[str, Any]) -> None:
+    def _publish(
+        study: Study, trial: FrozenTrial, tracker: PopulationTracker, proposal: dict[str, Any]
+    ) -> None:
         # Optuna writes a running trial's parameters one by one as the objective suggests
         # them; the whole proposal, stored now, is what other workers' dedup compares with.
+        # This process's later asks may read a trial list cached before it was stored (a
+        # batch of asks), so the tracker keeps it too.
         if proposal and trial.state == TrialState.RUNNING:
             study._storage.set_trial_system_attr(trial._trial_id, PROPOSAL_KEY, proposal)
+            tracker.note_proposal(trial.number, proposal)
 
     @staticmethod
     def _record(
@@ -486,6 +507,17 @@ class AgingEvolutionSampler(BaseSampler):
         storage.set_trial_system_attr(trial._trial_id, MUTATION_KEY, mutation)
         if steps > 1:
             storage.set_trial_system_attr(trial._trial_id, MUTATION_STEPS_KEY, steps)
+
+
+def _within(params: dict[str, Any], search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    """The values of ``params`` that ``search_space``'s distributions hold."""
+    kept = {}
+    for name, distribution in search_space.items():
+        if name in params:
+            with contextlib.suppress(ValueError, TypeError):
+                if distribution._contains(distribution.to_internal_repr(params[name])):
+                    kept[name] = params[name]
+    return kept
 
 
 def _covers(member: Member, search_space: dict[str, BaseDistribution]) -> bool:

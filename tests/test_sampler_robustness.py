@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -22,7 +23,12 @@ from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import PARENT_KEY
 from optuna_amoeba import rank_by_mean
 from optuna_amoeba import recommend_by_mean
+from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._population import PROPOSAL_KEY
+from optuna_amoeba._random import sample_different_value
+from optuna_amoeba._reevaluation import reevaluation_target
+from optuna_amoeba._storage import retry_trial
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -210,3 +216,136 @@ def test_reevaluation_takes_no_population_slot() -> None:
     tracker = _tracker(study, population_size=3)
     assert [m.params["x"] for m in tracker.members] == ["a", "b", "c"]
     assert tracker.mean_value(tracker.members[0]) == pytest.approx(1.25)
+
+
+def test_a_reevaluation_the_objective_does_not_repeat_is_a_new_member() -> None:
+    # Proposed as a re-evaluation of "a", but the objective suggested "b" (its space changed).
+    sampler = AgingEvolutionSampler(population_size=3, reevaluation_probability=0.0)
+    study = _study_with([("a", 1.0), ("c", 3.0)], sampler)
+    study.add_trial(
+        create_trial(
+            params={"x": "b"},
+            distributions=SPACE,
+            value=2.0,
+            system_attrs={MUTATION_KEY: "reevaluation", PARENT_KEY: 0, PROPOSAL_KEY: {"x": "a"}},
+        )
+    )
+    tracker = _tracker(study, population_size=3)
+    assert [m.params["x"] for m in tracker.members] == ["a", "c", "b"]
+    assert tracker.unrepeatable == {params_key({"x": "a"})}
+    assert reevaluation_target(tracker, StudyDirection.MAXIMIZE, set()).params == {"x": "c"}
+
+
+def test_a_parameter_added_mid_study_does_not_stop_evolution() -> None:
+    # The leader holds x only; re-evaluating it now draws lr too, a new set every time. Each
+    # set a re-evaluation could not repeat is tried once, and evolution goes on.
+    noise = np.random.RandomState(0)
+
+    def before(trial: optuna.Trial) -> float:
+        return trial.suggest_float("x", 0, 1) + noise.normal(0, 0.1)
+
+    def after(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        return x + trial.suggest_float("lr", 1e-4, 1e-1, log=True) + noise.normal(0, 0.1)
+
+    study = optuna.create_study(sampler=AgingEvolutionSampler(population_size=10, seed=0))
+    study.optimize(before, n_trials=30)
+    study.optimize(after, n_trials=100)
+    later = study.trials[30:]
+    failed = [
+        t.system_attrs[PARENT_KEY]
+        for t in later
+        if t.system_attrs[MUTATION_KEY] == "reevaluation"
+        and t.params != study.trials[t.system_attrs[PARENT_KEY]].params
+    ]
+    assert failed and len(failed) == len(set(failed))
+    assert sum(t.system_attrs[MUTATION_KEY] == "param" for t in later) >= 50
+
+
+def test_a_batch_of_asks_on_sqlite_gets_distinct_proposals(tmp_path: pathlib.Path) -> None:
+    # Optuna caches the trial list per thread until the next ask or tell: the batch's later
+    # trials read a list from before their batch-mates' proposals were stored.
+    noise = np.random.RandomState(0)
+    sampler = AgingEvolutionSampler(population_size=20, seed=0)
+    study = optuna.create_study(sampler=sampler, storage=f"sqlite:///{tmp_path / 'b.db'}")
+    for _ in range(6):
+        batch = [study.ask() for _ in range(8)]
+        proposals = [(t.suggest_int("x", 0, 9), t.suggest_int("y", 0, 9)) for t in batch]
+        assert len(set(proposals)) == len(proposals)
+        for trial, (x, y) in zip(batch, proposals, strict=True):
+            study.tell(trial, (x - 3) ** 2 + (y - 6) ** 2 + noise.normal())
+
+
+def test_a_thread_with_an_older_trial_list_does_not_rebuild_the_population() -> None:
+    sampler = AgingEvolutionSampler(population_size=5, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=12)
+    tracker, _ = sampler._refresh(study)
+    members = tracker.members
+    study._thread_local.cached_all_trials = study.get_trials(deepcopy=False)[:8]
+    refreshed, trials = sampler._refresh(study)
+    assert refreshed is tracker and tracker.scanned == len(trials) == 12
+    assert tracker.members == members
+
+
+def test_a_retried_crashed_trial_keeps_its_architecture_and_lineage() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        return trial.suggest_int("x", 0, 30) - trial.suggest_int("y", 0, 30)
+
+    study = optuna.create_study(sampler=AgingEvolutionSampler(population_size=10, seed=0))
+    study.optimize(objective, n_trials=40)
+    crashed = study.ask()
+    crashed.suggest_int("x", 0, 30)
+    study.tell(crashed, state=optuna.trial.TrialState.FAIL)
+    original = study.trials[crashed.number]
+    retry_trial(study, original)
+    study.optimize(objective, n_trials=1)
+    retried = study.trials[-1]
+    assert retried.system_attrs["failed_trial"] == original.number
+    assert retried.params == original.system_attrs[PROPOSAL_KEY]
+    for key in (PARENT_KEY, MUTATION_KEY, PROPOSAL_KEY):
+        assert retried.system_attrs[key] == original.system_attrs[key]
+
+
+def test_an_empty_common_space_gives_random_trials_without_a_parent() -> None:
+    # x's range widens at trial 20: old and new members share no distribution until the
+    # old ones age out, and every parameter is drawn at random.
+    def objective(trial: optuna.Trial) -> float:
+        return trial.suggest_float("x", 0.0, 1.0 if trial.number < 20 else 2.0)
+
+    sampler = AgingEvolutionSampler(population_size=10, reevaluation_probability=0, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=40)
+    kinds = [t.system_attrs[MUTATION_KEY] for t in study.trials[20:]]
+    assert "identity" not in kinds and "random" in kinds
+    assert all(
+        t.system_attrs[PARENT_KEY] is None
+        for t in study.trials[20:]
+        if t.system_attrs[MUTATION_KEY] == "random"
+    )
+
+
+@pytest.mark.parametrize(
+    ("distribution", "current", "allowed"),
+    [
+        (IntDistribution(0, 10, step=5), 5, {0, 10}),
+        (IntDistribution(3, 5), 3, {4, 5}),
+        (IntDistribution(0, 3 * 10**7, step=3), 3, None),
+    ],
+)
+def test_an_int_mutation_draws_another_grid_value_by_index(
+    distribution: IntDistribution, current: int, allowed: set[int] | None
+) -> None:
+    # A list of the range's 10**7 values would take hundreds of MB; a draw by index, nothing.
+    rng = np.random.RandomState(0)
+    tracemalloc.start()
+    try:
+        values = [sample_different_value(distribution, current, rng) for _ in range(50)]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+    for value in values:
+        assert value != current and distribution.low <= value <= distribution.high
+        assert (value - distribution.low) % distribution.step == 0
+        assert allowed is None or value in allowed

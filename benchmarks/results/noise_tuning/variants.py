@@ -67,9 +67,15 @@ is meant:
   re-evaluation coin comes up with probability ``AMOEBA_PHASE_REEVALUATION`` (default 0)
   instead of ``reevaluation_probability``; new leaders are still confirmed.
 
+Eighth round (2026-12-05), with ``tpe_probability=0.35``:
+
+- ``fillpressure``: while the population fills, the tournament draws
+  ``sample_size * members // AMOEBA_FILL_POPULATION`` members (default 50, the population
+  size; at least one) instead of all of them, so its pressure stays ``sample_size / 50``.
+
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
-``lucb`` and ``ucb`` patch the sampler's modules for the whole process), from the repository
-root:
+``lucb``, ``ucb`` and ``fillpressure`` patch the sampler's modules for the whole process),
+from the repository root:
 
     AMOEBA_VARIANT=pess PYTHONPATH=benchmarks/results/noise_tuning:. \\
         python -m benchmarks.compare --problem nats-noisy --noise-sigma 0.3 \\
@@ -122,6 +128,7 @@ TPE_FROM = int(os.environ.get("AMOEBA_TPE_FROM", "0"))
 UCB_WIDTH = float(os.environ.get("AMOEBA_UCB_WIDTH", "2.0"))
 CONFIRMED_AFTER = int(os.environ.get("AMOEBA_CONFIRMED_AFTER", "3"))
 PHASE_REEVALUATION = float(os.environ.get("AMOEBA_PHASE_REEVALUATION", "0.0"))
+FILL_POPULATION = int(os.environ.get("AMOEBA_FILL_POPULATION", "50"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -232,6 +239,23 @@ if "confirm" in VARIANT:
     _reevaluation.CONFIRMED_AFTER = CONFIRMED_AFTER
 
 
+def _fill_tournament(
+    population: Sequence[Member],
+    sample_size: int,
+    directions: Sequence[Any],
+    rng: np.random.RandomState,
+    fitness: Sequence[float] | None = None,
+) -> Member:
+    """A tournament whose size follows the population's fill, so that its pressure stays
+    ``sample_size / FILL_POPULATION`` while the population fills."""
+    size = max(1, sample_size * len(population) // FILL_POPULATION)
+    return _plain_tournament(population, min(size, sample_size), directions, rng, fitness)
+
+
+if "fillpressure" in VARIANT:
+    _sampler.tournament = _fill_tournament  # type: ignore[attr-defined]
+
+
 class Variant(AgingEvolutionSampler):
     def __init__(self, *, seed: int | None = None, **kwargs: Any) -> None:
         # The variants change the sampler as it was before the fifth round: no TPE phase.
@@ -250,7 +274,7 @@ class Variant(AgingEvolutionSampler):
                 proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
                 if not tracker.is_seen(proposal, tracker.running_keys(trials, trial.number)):
                     self._record(study, trial, parent=None, mutation="tpe", steps=0)
-                    self._publish(study, trial, proposal)
+                    self._publish(study, trial, tracker, proposal)
                     return proposal
         self._asking = (study, trial)
         if "phasecoin" in VARIANT:
