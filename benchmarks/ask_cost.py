@@ -3,6 +3,8 @@
     python -m benchmarks.ask_cost [--storage postgresql+psycopg2://...] \
         [--out benchmarks/results/async_ask_cost]
 
+Without ``--out`` the rows are printed only.
+
 For each search space (the 40-parameter NASNet encoding, :func:`optuna_amoeba.nasnet.
 suggest_genotype`, and the 6-edge NATS-Bench cell), each storage (Optuna's in-memory storage,
 plus the ``--storage`` URL when given) and each sampler (AgingEvolutionSampler, TPESampler
@@ -227,7 +229,9 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--tpe-asks", type=int, default=10, help="timed proposals for TPE")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="how the run was made, shown in the report")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/async_ask_cost"))
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for README.md and results.json"
+    )
     args = parser.parse_args(argv)
     if args.running < 1:
         parser.error(f"--running must be an int >= 1, got {args.running}")
@@ -284,8 +288,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(json.dumps(row), flush=True)
             optuna.delete_study(study_name=study_name, storage=storage)
     report["load_after"] = _load_average()
-    write_report(args.out, report)
-    print(f"wrote {args.out / 'README.md'}")
+    if args.out is not None:
+        write_report(args.out, report)
+        print(f"wrote {args.out / 'README.md'}")
 
 
 if __name__ == "__main__":

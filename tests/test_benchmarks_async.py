@@ -364,3 +364,15 @@ def test_ask_cost_times_proposals_with_trials_running(space: str) -> None:
     study = optuna.load_study(study_name=study_name, storage=storage)
     assert len(study.trials) == 60 + 3 * 4
     assert len(study.get_trials(states=(TrialState.RUNNING,))) == 8
+
+
+def test_ask_cost_writes_its_report_only_where_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    small = ["--size", "30", "--running", "4", "--asks", "1", "--tpe-asks", "1"]
+    ask_cost.main(small)
+    assert list(tmp_path.iterdir()) == []
+    assert '"sampler": "AgingEvolutionSampler"' in capsys.readouterr().out
+    ask_cost.main([*small, "--out", "report"])
+    assert (tmp_path / "report" / "README.md").is_file()
