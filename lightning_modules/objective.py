@@ -28,6 +28,7 @@ from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 from optuna_amoeba.nasnet import OPERATIONS
 from optuna_amoeba.nasnet import suggest_genotype
+from optuna_amoeba.nasnet._genotype import check_operations
 
 
 if TYPE_CHECKING:
@@ -354,9 +355,9 @@ def _check_objective_arguments(
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     if seed is not None:
         check_int("seed", seed, 0, SEED_LIMIT - 1)
-    choices = tuple(operations)
+    choices = check_operations(operations)
     unknown = [op for op in choices if op not in OPERATIONS]
-    if not choices or unknown:
+    if unknown:
         raise ValueError(
             f"operations must be a non-empty subset of {', '.join(OPERATIONS)}; "
             f"got {list(choices)!r}"

@@ -94,6 +94,7 @@ def test_same_seed_trains_the_same_trial() -> None:
         ("dataset", "imagenet", "dataset must be one of cifar10, digits, imagefolder:PATH; got"),
         ("val_size", 0, "val_size must be >= 1: the search's fitness is the validation"),
         ("operations", ["identity", "conv_9x9"], "operations must be a non-empty subset of"),
+        ("operations", ["identity", "identity"], "operations must not repeat"),
     ],
 )
 def test_make_objective_rejects_bad_arguments(option: str, value: object, message: str) -> None:

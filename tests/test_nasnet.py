@@ -68,6 +68,23 @@ def test_rule_concat_lists_states_no_block_reads() -> None:
     assert explicit == cell and explicit.explicit_concat is None
 
 
+@pytest.mark.parametrize(
+    ("concat", "message"),
+    [
+        ((1.0, 3), r"normal cell: concat state must be an int in \[0, 3\], got 1\.0"),
+        ((True, 3), r"normal cell: concat state must be an int in \[0, 3\], got True"),
+        ((4,), r"normal cell: concat state must be an int in \[0, 3\], got 4"),
+    ],
+)
+def test_validate_refuses_an_explicit_concat_that_is_not_hidden_states(
+    concat: tuple[object, ...], message: str
+) -> None:
+    cell = Cell((Block(0, "identity", 1, "identity"), Block(2, "identity", 0, "identity")))
+    odd = Cell(cell.blocks, explicit_concat=concat)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        Genotype(odd, cell).validate()
+
+
 def test_genotypes_are_immutable_and_hashable() -> None:
     with pytest.raises(AttributeError):
         AMOEBANET_A.normal = NASNET_A.normal  # type: ignore[misc]

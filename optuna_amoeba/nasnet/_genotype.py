@@ -206,11 +206,8 @@ class Genotype:
             num_states = cell.num_blocks + NUM_INPUT_STATES
             if not cell.concat:
                 raise ValueError(f"{cell_type} cell: concat must name at least 1 hidden state")
-            bad = [index for index in cell.concat if not 0 <= index < num_states]
-            if bad:
-                raise ValueError(
-                    f"{cell_type} cell: concat states must be in [0, {num_states - 1}], got {bad}"
-                )
+            for state in cell.concat:
+                check_int(f"{cell_type} cell: concat state", state, 0, num_states - 1)
         return self
 
     def __str__(self) -> str:
