@@ -72,6 +72,15 @@ def params_key(params: dict[str, Any]) -> Hashable:
     return tuple(sorted(params.items()))
 
 
+def check_aging(aging: bool, num_objectives: int) -> None:
+    """Refuse ``aging=False`` (remove the worst member) for a multi-objective study."""
+    if not aging and num_objectives > 1:
+        raise ValueError(
+            "aging=False (remove the worst member) is defined for single-objective studies "
+            f"only; this study has {num_objectives} objectives. Use aging=True."
+        )
+
+
 def competing_values(trial: FrozenTrial, include_pruned: bool) -> tuple[float, ...] | None:
     """The values ``trial`` competes with, or ``None`` if it does not enter the population."""
     if trial.state == TrialState.COMPLETE:

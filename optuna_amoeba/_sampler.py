@@ -24,6 +24,7 @@ from optuna_amoeba._checks import check_optional_int
 from optuna_amoeba._checks import check_probability
 from optuna_amoeba._mutation import mutate
 from optuna_amoeba._mutation import MutationPlan
+from optuna_amoeba._population import check_aging
 from optuna_amoeba._population import distribution_key
 from optuna_amoeba._population import Member
 from optuna_amoeba._population import MUTATION_KEY as MUTATION_KEY
@@ -389,11 +390,7 @@ class AgingEvolutionSampler(BaseSampler):
         return dict(target.params)
 
     def _refresh(self, study: Study) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
-        if not self._aging and len(study.directions) > 1:
-            raise ValueError(
-                "aging=False (remove the worst member) is defined for single-objective studies "
-                f"only; this study has {len(study.directions)} objectives. Use aging=True."
-            )
+        check_aging(self._aging, len(study.directions))
         if self._include_pruned and len(study.directions) > 1:
             raise ValueError(
                 "include_pruned=True needs a single-objective study (pruned trials report one "

@@ -161,6 +161,8 @@ def test_bad_input_is_refused() -> None:
         plot_cell("normal: identity(h0) + identity(h1)")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="font_size"):
         plot_cell(nasnet.AMOEBANET_A, font_size=0)
+    with pytest.raises(ValueError, match="title must be a str or None, got 123"):
+        plot_cell(nasnet.AMOEBANET_A, title=123)  # type: ignore[arg-type]
     bad = nasnet.Genotype(
         normal=nasnet.Cell((nasnet.Block(3, "identity", 0, "identity"),)),
         reduction=nasnet.Cell((nasnet.Block(0, "identity", 0, "identity"),)),

@@ -263,3 +263,13 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     study = optuna.create_study()
     with pytest.raises(ImportError, match=r"pip install 'optuna-amoeba\[viz\]'"):
         dashboard.update_study_dashboard(study)
+
+
+def test_target_name_labels_the_note_and_the_graph(lucky_trial_study: optuna.Study) -> None:
+    def size(trial: optuna.trial.FrozenTrial) -> float:
+        return trial.values[0]
+
+    note = dashboard.best_note(lucky_trial_study, target=size, target_name="size")
+    assert "Trial **2**, size **" in note
+    figure = dashboard.progress_figure(lucky_trial_study, target=size, target_name="size")
+    assert figure.layout.yaxis.title.text == "size"

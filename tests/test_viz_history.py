@@ -249,3 +249,64 @@ def test_descent_counts_re_evaluations_apart_from_mutations() -> None:
     assert [step.mutation for step in steps] == ["random", "param", "reevaluation", "param"]
     assert describe_descent(steps) == "2 mutations and 1 re-evaluation from founder trial 0"
     assert describe_descent(steps[:2]) == "1 mutation from founder trial 0"
+
+
+def test_best_so_far_counts_every_trial_re_evaluations_included() -> None:
+    # Trial 1 re-evaluates trial 0's set (no population slot) and draws the best value.
+    study = optuna.create_study(direction="maximize")
+    for number, (x, value, mutation) in enumerate(
+        [(0.0, 1.0, "random"), (0.0, 5.0, "reevaluation"), (2.0, 2.0, "param")]
+    ):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": x},
+                distributions={"x": X},
+                value=value,
+                system_attrs={PARENT_KEY: 0 if number else None, MUTATION_KEY: mutation},
+            )
+        )
+    lines = _lines(plot_progress(study, population_size=2, aging=True))
+    assert list(lines["population best (P=2, aging)"]) == [1, 1, 2]
+    assert list(lines["best so far"]) == [1, 5, 5]
+
+
+def test_infinite_values_stay_out_of_the_lines_and_are_counted() -> None:
+    study = _study([1.0, float("inf"), 0.5], [None, 0, 0], direction="minimize")
+    figure = plot_progress(study, population_size=3, aging=True)
+    lines = _lines(figure)
+    assert list(lines["population mean (P=3, aging)"]) == pytest.approx([1, 1, 0.75])
+    assert list(lines["best so far"]) == [1, 0.5]
+    texts = [text.get_text() for text in figure.findobj(Text)]
+    assert "1 trial(s) with an infinite value not drawn" in texts
+
+
+def test_plot_lineage_with_one_row_lists_the_founder() -> None:
+    chain = _study([float(i) for i in range(40)], [None, *range(39)])
+    texts = [text.get_text() for text in plot_lineage(chain, 39, max_rows=1).findobj(Text)]
+    rows = [text for text in texts if text.lstrip().split(" ")[0].isdigit()]
+    assert [int(row.split()[0]) for row in rows] == [0]
+    assert any("(39 steps not listed)" in text for text in texts)
+
+
+def test_targets_and_trials_are_checked() -> None:
+    study = _study([1.0, 2.0], [None, 0])
+    with pytest.raises(ValueError, match="target must be a function of a FrozenTrial, got 'x'"):
+        plot_progress(study, target="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="target must return a number, got None for trial 0"):
+        plot_progress(study, target=lambda trial: None)  # type: ignore[arg-type,return-value]
+    other = _study([7.0, 8.0], [None, 0])
+    with pytest.raises(ValueError, match="trial must be a trial of study"):
+        plot_lineage(study, other.trials[1])
+    with pytest.raises(ValueError, match="trials must be a sequence of trials or trial numbers"):
+        write_figures(study, "unused", trials=1)  # type: ignore[arg-type]
+    multi = optuna.create_study(directions=["minimize", "maximize"])
+    with pytest.raises(ValueError, match=r"aging=False .* single-objective studies only"):
+        plot_progress(multi, aging=False)
+
+
+def test_a_target_is_not_asked_for_a_trial_without_values() -> None:
+    study = _study([1.0], [None])
+    running = study.ask()
+    study._storage.set_trial_system_attr(running._trial_id, PARENT_KEY, 0)
+    figure = plot_lineage(study, running.number, target=lambda trial: trial.values[0])
+    assert len(figure.axes[0].collections) == 2

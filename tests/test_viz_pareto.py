@@ -74,16 +74,18 @@ def test_both_maximised() -> None:
     [
         (optuna.create_study(), 1, "has 1 objective\\(s\\); a Pareto front is drawn for two"),
         (optuna.create_study(directions=["maximize"] * 3), 1, "has 3 objective"),
-        (optuna.create_study(directions=["maximize"] * 2), 2, "x_objective must be 0 or 1"),
+        (optuna.create_study(directions=["maximize"] * 2), 2, "x_objective must be an int in"),
+        (optuna.create_study(directions=["maximize"] * 2), 1.0, r"in \[0, 1\], got 1\.0"),
+        (optuna.create_study(directions=["maximize"] * 2), True, r"in \[0, 1\], got True"),
     ],
 )
 def test_bad_studies_and_axes_are_refused(
-    study: optuna.Study, x_objective: int, message: str
+    study: optuna.Study, x_objective: object, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        pareto_trade_offs(study, x_objective=x_objective)
+        pareto_trade_offs(study, x_objective=x_objective)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=message):
-        plot_pareto_front(study, x_objective=x_objective)
+        plot_pareto_front(study, x_objective=x_objective)  # type: ignore[arg-type]
 
 
 def _texts(figure: Figure) -> list[str]:
@@ -129,3 +131,9 @@ def test_plot_labels_the_front_and_marks_the_trade_offs() -> None:
 def test_plot_of_an_empty_study_says_so() -> None:
     figure = plot_pareto_front(_study([]))
     assert "no completed trials yet" in _texts(figure)
+
+
+@pytest.mark.parametrize("option", ["annotate", "log_x"])
+def test_switches_must_be_bools(option: str) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be True or False, got 'no'"):
+        plot_pareto_front(_study(VALUES), **{option: "no"})  # type: ignore[arg-type]

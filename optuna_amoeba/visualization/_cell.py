@@ -314,6 +314,8 @@ def plot_cell(genotype: Genotype, *, title: str | None = None, font_size: float 
         ``pyplot``; save it with ``fig.savefig``).
     """
     _check_genotype(genotype)
+    if title is not None and not isinstance(title, str):
+        raise ValueError(f"title must be a str or None, got {title!r}")
     font_size = check_float("font_size", font_size, low=0.0, low_open=True)
     metrics = _Metrics.for_genotype(genotype, font_size)
     num_blocks = genotype.num_blocks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Sequence
 import os
 from pathlib import Path
@@ -82,6 +83,10 @@ def write_figures(
     """
     chosen_formats = _check_formats(formats)
     dpi = check_float("dpi", dpi, low=0.0, low_open=True)
+    if trials is not None and (isinstance(trials, str) or not isinstance(trials, Iterable)):
+        raise ValueError(
+            f"trials must be a sequence of trials or trial numbers, or None; got {trials!r}"
+        )
     selected = (
         _default_trials(study)
         if trials is None

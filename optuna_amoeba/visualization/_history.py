@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 import math
+import numbers
 from typing import Any
 
 import optuna
@@ -22,6 +23,7 @@ from optuna.trial import TrialState
 from optuna_amoeba import nasnet
 from optuna_amoeba._checks import check_bool
 from optuna_amoeba._checks import check_int
+from optuna_amoeba._population import check_aging
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._sampler import AgingEvolutionSampler
 from optuna_amoeba._sampler import MUTATION_KEY
@@ -40,10 +42,27 @@ def value_function(
     study: optuna.Study, target: Target | None, target_name: str
 ) -> tuple[Target, str]:
     """The value drawn per trial and its label: ``target`` labelled ``target_name``, else the
-    objective value (NaN if none); a multi-objective study's first, labelled
-    ``"{target_name} (objective 0)"``."""
+    objective value; a multi-objective study's first, labelled
+    ``"{target_name} (objective 0)"``. A trial without values (running, failed, pruned) is NaN
+    and is not passed to ``target``; ``target`` must return a number (``ValueError``)."""
+    if not isinstance(target_name, str):
+        raise ValueError(f"target_name must be a str, got {target_name!r}")
     if target is not None:
-        return target, target_name
+        if not callable(target):
+            raise ValueError(f"target must be a function of a FrozenTrial, got {target!r}")
+        user_target = target
+
+        def checked(trial: FrozenTrial) -> float:
+            if trial.values is None:
+                return math.nan
+            value = user_target(trial)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(
+                    f"target must return a number, got {value!r} for trial {trial.number}"
+                )
+            return float(value)
+
+        return checked, target_name
 
     def first_objective(trial: FrozenTrial) -> float:
         return math.nan if trial.values is None else float(trial.values[0])
@@ -77,12 +96,22 @@ def genotype_of(trial: FrozenTrial) -> nasnet.Genotype:
 def resolve_trial(study: optuna.Study, trial: FrozenTrial | int) -> FrozenTrial:
     trials = study.get_trials(deepcopy=False)
     number = trial.number if isinstance(trial, FrozenTrial) else trial
-    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(trials):
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, int)
+        or not 0 <= number < len(trials)
+        or (isinstance(trial, FrozenTrial) and not _same_trial(trial, trials[number]))
+    ):
         raise ValueError(
             f"trial must be a trial of study {study.study_name!r} or its number in "
             f"[0, {len(trials) - 1}], got {trial!r}"
         )
     return trials[number]
+
+
+def _same_trial(given: FrozenTrial, stored: FrozenTrial) -> bool:
+    # Trial ids are unique within one storage only; two in-memory studies share them.
+    return (given._trial_id, given.datetime_start) == (stored._trial_id, stored.datetime_start)
 
 
 @dataclass(frozen=True)
@@ -165,7 +194,9 @@ def population_settings(
         population_size = sampler.population_size
     if aging is None:
         aging = sampler.aging
-    return check_int("population_size", population_size, 1), check_bool("aging", aging)
+    aging = check_bool("aging", aging)
+    check_aging(aging, len(study.directions))
+    return check_int("population_size", population_size, 1), aging
 
 
 @dataclass(frozen=True)
@@ -194,7 +225,8 @@ def population_history(
     The finished trials are fed in completion order to the sampler's own
     :class:`PopulationTracker`, so the members are exactly those the sampler would draw its
     tournaments from at that moment. ``best`` and ``mean`` are of ``target`` over the members
-    (members whose ``target`` is NaN are left out of both; a point with none is skipped).
+    (members whose ``target`` is not finite, NaN or infinite, are left out of both; a point
+    with none is skipped).
     """
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     finished = sorted(
@@ -222,9 +254,7 @@ def population_history(
             continue
         members = tracker.members
         values = [
-            value
-            for member in members
-            if not math.isnan(value := target(by_number[member.number]))
+            value for member in members if math.isfinite(value := target(by_number[member.number]))
         ]
         if values:
             history.append(

@@ -47,7 +47,7 @@ def plot_lineage(
             study's first, and the axis label says so).
         target_name: Axis label for the value.
         max_rows: Most steps listed in the table (``>= 1``); longer chains list the founder
-            and the most recent steps.
+            and the ``max_rows - 1`` most recent steps.
 
     Returns:
         A :class:`matplotlib.figure.Figure`.
@@ -55,7 +55,8 @@ def plot_lineage(
     max_rows = check_int("max_rows", max_rows, 1)
     value_of, value_label = value_function(study, target, target_name)
     steps = lineage(study, trial)
-    listed = steps if len(steps) <= max_rows else [steps[0], *steps[-(max_rows - 1) :]]
+    recent = steps[len(steps) - (max_rows - 1) :] if max_rows > 1 else []
+    listed = steps if len(steps) <= max_rows else [steps[0], *recent]
     num_rows = len(listed) + 1 + (len(listed) < len(steps))
     table_height = num_rows * _ROW_HEIGHT + 0.3
     height = _PLOT_HEIGHT + table_height + 0.6
@@ -92,11 +93,11 @@ def plot_lineage(
     header = f"{'trial':>6}  {'mutation':<13} {'value':>14}  change from parent"
     rows = [header]
     for index, step in enumerate(listed):
-        if index == 1 and len(listed) < len(steps):
-            rows.append(f"{'…':>6}  ({len(steps) - len(listed)} steps not listed)")
         value = value_of(step.trial)
         change = _shorten(step.change or "founder", _MAX_CHANGE_CHARS)
         rows.append(f"{step.trial.number:>6}  {step.mutation:<13} {value:>14.6g}  {change}")
+        if index == 0 and len(listed) < len(steps):
+            rows.append(f"{'…':>6}  ({len(steps) - len(listed)} steps not listed)")
     for row_index, row in enumerate(rows):
         table.text(
             0,

@@ -12,6 +12,9 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_amoeba._checks import check_bool
+from optuna_amoeba._checks import check_int
+
 
 @dataclass(frozen=True)
 class ParetoTradeOffs:
@@ -40,15 +43,15 @@ class ParetoTradeOffs:
         return self.front[-1]
 
 
-def _check_objectives(study: optuna.Study, x_objective: int) -> int:
+def _check_objectives(study: optuna.Study, x_objective: object) -> tuple[int, int]:
+    """``(x_objective, the other one)``, or ``ValueError``."""
     if len(study.directions) != 2:
         raise ValueError(
             f"study {study.study_name!r} has {len(study.directions)} objective(s); a Pareto "
             "front is drawn for two-objective studies"
         )
-    if isinstance(x_objective, bool) or x_objective not in (0, 1):
-        raise ValueError(f"x_objective must be 0 or 1, got {x_objective!r}")
-    return 1 - x_objective
+    x = check_int("x_objective", x_objective, 0, 1)
+    return x, 1 - x
 
 
 def _losses(study: optuna.Study, trials: list[FrozenTrial]) -> np.ndarray:
@@ -65,7 +68,7 @@ def pareto_trade_offs(study: optuna.Study, *, x_objective: int = 1) -> ParetoTra
     Raises:
         ValueError: The study does not have two objectives, or ``x_objective`` is not 0 or 1.
     """
-    y_objective = _check_objectives(study, x_objective)
+    x_objective, y_objective = _check_objectives(study, x_objective)
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None
     front = list(study.best_trials)
@@ -122,7 +125,9 @@ def plot_pareto_front(
     Raises:
         ValueError: The study does not have two objectives, or ``x_objective`` is not 0 or 1.
     """
-    y_objective = _check_objectives(study, x_objective)
+    x_objective, y_objective = _check_objectives(study, x_objective)
+    annotate = check_bool("annotate", annotate)
+    log_x = check_bool("log_x", log_x)
     names = _objective_names(study)
     figure = Figure(figsize=(8.0, 5.5), layout="constrained")
     plot = figure.add_subplot()

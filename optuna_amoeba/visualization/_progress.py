@@ -31,6 +31,12 @@ def x_values(trials: Sequence[FrozenTrial], x: XAxis) -> np.ndarray[Any, Any]:
     return np.array([trial.datetime_complete for trial in trials], dtype="datetime64[us]")
 
 
+def _in_axis_order(trials: Sequence[FrozenTrial], x: XAxis) -> list[FrozenTrial]:
+    if x == "number":
+        return sorted(trials, key=lambda trial: trial.number)
+    return sorted(trials, key=lambda trial: (trial.datetime_complete, trial.number))
+
+
 def check_x(x: str) -> XAxis:
     if x not in ("number", "time"):
         raise ValueError(f"x must be 'number' or 'time', got {x!r}")
@@ -52,7 +58,9 @@ def plot_progress(
     ``population_size`` most recent completed trials (``aging=True``), or the best ones
     (``aging=False``). Both default to the study's :class:`AgingEvolutionSampler` if it has
     one (``optuna.load_study`` gives a study without it: pass them), else to that sampler's
-    defaults; the legend states the values used. The best value so far is drawn dashed.
+    defaults; the legend states the values used. The best value of any trial so far,
+    re-evaluations included, is drawn dashed. Infinite values are left out of the dots and
+    lines, and a note gives their count.
 
     Args:
         study: The study to draw.
@@ -77,11 +85,12 @@ def plot_progress(
     plot.set_ylabel(value_label)
     plot.grid(alpha=0.3)
 
-    trials = [
-        trial
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not math.isnan(value_of(trial))
-    ]
+    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    trials = [trial for trial in completed if math.isfinite(value_of(trial))]
+    infinite = sum(math.isinf(value_of(trial)) for trial in completed)
+    if infinite:
+        plot.text(0.01, 0.01, f"{infinite} trial(s) with an infinite value not drawn",
+                  fontsize=8, transform=plot.transAxes)  # fmt: skip
     if not trials:
         plot.text(0.5, 0.5, "no completed trials yet", ha="center", transform=plot.transAxes)
         return figure
@@ -100,17 +109,16 @@ def plot_progress(
     history = population_history(study, population_size=size, aging=is_aging, target=value_of)
     xs = x_values([point.trial for point in history], axis)
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    best_so_far: list[float] = []
-    for point in history:
-        best = point.best if not best_so_far else best_so_far[-1]
-        best_so_far.append(max(best, point.best) if maximize else min(best, point.best))
+    in_order = _in_axis_order(trials, axis)
+    running = np.array([value_of(trial) for trial in in_order])
+    best_so_far = np.maximum.accumulate(running) if maximize else np.minimum.accumulate(running)
     kind = "aging" if is_aging else "non-aging"
     plot.step(xs, [p.best for p in history], where="post", color="#d62728", lw=1.6, zorder=3,
               label=f"population best (P={size}, {kind})")  # fmt: skip
     plot.step(xs, [p.mean for p in history], where="post", color="#1f77b4", lw=1.6, zorder=3,
               label=f"population mean (P={size}, {kind})")  # fmt: skip
-    plot.step(xs, best_so_far, where="post", color="black", lw=1.0, ls="--", zorder=3,
-              label="best so far")  # fmt: skip
+    plot.step(x_values(in_order, axis), best_so_far, where="post", color="black", lw=1.0,
+              ls="--", zorder=3, label="best so far")  # fmt: skip
     plot.legend(fontsize=8, loc="best")
     if axis == "time":
         figure.autofmt_xdate()

@@ -133,8 +133,12 @@ def upload_cell_picture(
     return artifact_id
 
 
-def _value_and_name(study: optuna.Study, target: Target | None) -> tuple[Target, str]:
-    return value_function(study, target, "objective value" if target is None else "target")
+def _value_and_name(
+    study: optuna.Study, target: Target | None, target_name: str | None
+) -> tuple[Target, str]:
+    if target_name is None:
+        target_name = "objective value" if target is None else "target"
+    return value_function(study, target, target_name)
 
 
 def _hover(trial: FrozenTrial, value: float) -> str:
@@ -148,15 +152,17 @@ def progress_figure(
     study: optuna.Study,
     *,
     target: Target | None = None,
+    target_name: str | None = None,
     population_size: int | None = None,
     aging: bool | None = None,
 ) -> Any:
     """A plotly figure: every completed trial, the population's best and mean, and the
     lineage of the study's result (hover a dot for its mutation and parent): the
     architecture :func:`~optuna_amoeba.recommend_by_mean` recommends, or with ``target`` or
-    several objectives the best trial."""
+    several objectives the best trial. ``target_name`` labels the value (default "objective
+    value", or "target" with a ``target``)."""
     go = _require("plotly.graph_objects")
-    value_of, value_name = _value_and_name(study, target)
+    value_of, value_name = _value_and_name(study, target, target_name)
     size, is_aging = population_settings(study, population_size, aging)
     completed = [
         trial
@@ -253,12 +259,15 @@ def _describe(estimate: MeanEstimate, value_name: str) -> str:
     )
 
 
-def best_note(study: optuna.Study, *, target: Target | None = None) -> str:
+def best_note(
+    study: optuna.Study, *, target: Target | None = None, target_name: str | None = None
+) -> str:
     """Markdown for the study note: the study's result, its genotype and its lineage.
 
     The result is the architecture :func:`~optuna_amoeba.recommend_by_mean` recommends (a
-    single-objective study without ``target``) or else the trial with the best value."""
-    value_of, value_name = _value_and_name(study, target)
+    single-objective study without ``target``) or else the trial with the best value,
+    labelled as in :func:`progress_figure`."""
+    value_of, value_name = _value_and_name(study, target, target_name)
     completed = [
         trial
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -305,6 +314,7 @@ def update_study_dashboard(
     study: optuna.Study,
     *,
     target: Target | None = None,
+    target_name: str | None = None,
     population_size: int | None = None,
     aging: bool | None = None,
 ) -> None:
@@ -315,9 +325,15 @@ def update_study_dashboard(
     :func:`~optuna_amoeba.visualization.plot_progress`.
     """
     optuna_dashboard = _require("optuna_dashboard")
-    figure = progress_figure(study, target=target, population_size=population_size, aging=aging)
+    figure = progress_figure(
+        study,
+        target=target,
+        target_name=target_name,
+        population_size=population_size,
+        aging=aging,
+    )
     optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=GRAPH_ID)
-    optuna_dashboard.save_note(study, best_note(study, target=target))
+    optuna_dashboard.save_note(study, best_note(study, target=target, target_name=target_name))
 
 
 __all__ = [
