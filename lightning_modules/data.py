@@ -27,6 +27,8 @@ from torch.utils.data import Dataset
 from torch.utils.data import TensorDataset
 
 from lightning_modules.datasets import dataset_kind
+from lightning_modules.datasets import DEFAULT_VAL_SIZES
+from lightning_modules.datasets import IMAGEFOLDER_IMAGE_SIZE
 from lightning_modules.datasets import imagefolder_path
 from optuna_amoeba._checks import check_int
 
@@ -38,8 +40,6 @@ CIFAR10_TRAIN_SIZE = 50_000
 CROP_PADDING = 4
 """Zero padding of the random crop for 32x32 images (an eighth of the side)."""
 
-IMAGEFOLDER_IMAGE_SIZE = 32
-"""Default side of the square images an image folder is resized to (CIFAR-10's)."""
 IMAGEFOLDER_HELD_OUT = 0.1
 """Share of a flat image folder held out for testing, and the default share for validation."""
 GPU_MEMORY_SHARE = 0.5
@@ -763,7 +763,7 @@ def make_datamodule(
         return CIFAR10DataModule(
             data_dir,
             batch_size=batch_size,
-            val_size=5000 if val_size is None else val_size,
+            val_size=DEFAULT_VAL_SIZES["cifar10"] if val_size is None else val_size,
             seed=seed,
             download=download,
             cutout=cutout,
@@ -784,5 +784,7 @@ def make_datamodule(
             f"cutout must be 0 for digits (8x8 images, no augmentation), got {cutout}"
         )
     return DigitsDataModule(
-        batch_size=batch_size, val_size=288 if val_size is None else val_size, seed=seed
+        batch_size=batch_size,
+        val_size=DEFAULT_VAL_SIZES["digits"] if val_size is None else val_size,
+        seed=seed,
     )

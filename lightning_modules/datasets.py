@@ -6,6 +6,11 @@ from __future__ import annotations
 
 IMAGEFOLDER_PREFIX = "imagefolder:"
 DATASETS: tuple[str, ...] = ("cifar10", "digits", IMAGEFOLDER_PREFIX + "PATH")
+IMAGEFOLDER_IMAGE_SIZE = 32
+"""Default side of the square images an image folder is resized to (CIFAR-10's)."""
+DEFAULT_VAL_SIZES = {"cifar10": 5000, "digits": 288}
+"""Validation images held out when none are asked for; an image folder holds out a tenth (or
+has its own val/ folder)."""
 
 
 def dataset_kind(dataset: str) -> str:

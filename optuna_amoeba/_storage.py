@@ -31,13 +31,20 @@ from optuna_amoeba._checks import check_int
 from optuna_amoeba._checks import check_optional_int
 
 
-# The password runs to the last "@" before whitespace: users do paste passwords with "@", "/"
-# or ":" unencoded, and hiding a host along with such a password beats showing a password.
-_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):\S*@")
-# A query password ends at "&", whitespace, a quote or "#", and not with a ":" right before
-# one of those: that is the ": " of a message ("...?password=x: error"), which stays.
+# A password may hold any character, spaces included, so it runs to the last "@" that a host
+# (or a socket path's "/") follows, however far: hiding some text along with a password beats
+# showing part of one.
+_CREDENTIALS = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>.*)@"
+    r"(?=/|[\w.\-\[\]:%]+(?:[/?#\s'\"]|\Z))",
+    re.DOTALL,
+)
+# A query password runs to the next "&" that starts another key=value pair, or to the end of
+# the text. One already masked ("***" and then the rest of a message) is left as it is, so that
+# masking a message again keeps what follows its URL.
 _QUERY_PASSWORD = re.compile(
-    r"(?P<key>[?&](?:password|passwd|pwd)=)[^&\s'\"#]*?(?=:?(?:[&\s'\"#]|$))", re.IGNORECASE
+    r"(?P<key>[?&](?:password|passwd|pwd)=)(?!\*\*\*(?:[\s:'\"&#]|\Z))(?P<password>.*?)(?=&[^&=\s#]+=|\Z)",
+    re.IGNORECASE | re.DOTALL,
 )
 # Two processes creating Optuna's tables in one empty database at once collide (PostgreSQL:
 # DuplicateObject on type "studydirection"); RDBStorage is created under this server lock.
@@ -45,6 +52,10 @@ _SCHEMA_LOCK_KEY = 0x616D6F65
 _SCHEMA_LOCK_NAME = "optuna_amoeba_schema"
 _SCHEMA_LOCK_SECONDS = 600
 _SQLITE_CREATE_ATTEMPTS = 5
+
+MAX_HEARTBEAT_SECONDS = 86_400
+"""The longest heartbeat interval, and grace period when one is given: one day (Optuna's
+heartbeat thread overflows its timer on very large ones)."""
 
 JOURNAL_SCHEME = "journal"
 REDIS_SCHEMES = ("redis", "rediss")
@@ -56,6 +67,10 @@ _ALLOWED_URLS = (
     "or redis://host:port/db[?prefix=name]"
 )
 
+# What a driver that misreads a password holding these characters may quote as a host, a port
+# or a path.
+_PASSWORD_DELIMITERS = re.compile(r"[\s&#@:/?=]+")
+
 _StaleTrialCallback = Callable[[optuna.study.Study, FrozenTrial], None]
 
 
@@ -64,8 +79,30 @@ def mask_password(text: str) -> str:
 
     Works on a URL alone or on any message that contains URLs, e.g. an exception's text.
     """
-    masked = _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", text)
-    return _QUERY_PASSWORD.sub(r"\g<key>***", masked)
+    # Query passwords first: one holding "@" would otherwise pass for the end of a user:password.
+    masked = _QUERY_PASSWORD.sub(r"\g<key>***", text)
+    return _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", masked)
+
+
+def driver_message(error: BaseException, url: str) -> str:
+    """``error``'s message on one line, masked, for an error met on the storage at ``url``;
+    a message that quotes any piece of ``url``'s password is not shown at all.
+
+    A driver that misreads an unencoded password (with "#", "/", spaces...) may quote a piece
+    of it as a host, port or path, where no URL is left to mask.
+    """
+    # SQLAlchemy appends the statement, which may hold the very values written.
+    message = " ".join(mask_password(str(error).split("\n[SQL:")[0]).split())
+    pieces = {
+        piece
+        for pattern in (_CREDENTIALS, _QUERY_PASSWORD)
+        for match in pattern.finditer(url)
+        for piece in (match["password"], *_PASSWORD_DELIMITERS.split(match["password"]))
+        if piece
+    }
+    if any(re.search(rf"(?<![^\W_]){re.escape(piece)}(?![^\W_])", message) for piece in pieces):
+        return f"{type(error).__name__} (its message quotes part of the password, so it is hidden)"
+    return message
 
 
 def storage_file(url: str) -> str | None:
@@ -123,8 +160,8 @@ def open_storage(
             database driver or a server that cannot be reached. The message never shows the
             URL's password.
     """
-    check_optional_int("heartbeat_interval", heartbeat_interval, 1)
-    check_optional_int("grace_period", grace_period, 1)
+    check_optional_int("heartbeat_interval", heartbeat_interval, 1, MAX_HEARTBEAT_SECONDS)
+    check_optional_int("grace_period", grace_period, 1, MAX_HEARTBEAT_SECONDS)
     check_int("max_retry", max_retry, 0)
     if heartbeat_interval is None and grace_period is not None:
         raise ValueError(
@@ -161,7 +198,7 @@ def open_storage(
         # Drivers' exceptions may quote the URL: re-raise masked, without the original chained,
         # and on one line (SQLAlchemy appends a "Background on this error" line).
         kind = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
-        detail = " ".join(mask_password(str(error)).split())
+        detail = driver_message(error, url)
         raise ValueError(f"cannot open storage {mask_password(url)}: {kind}{detail}") from None
 
 
@@ -192,7 +229,8 @@ def _open_journal_redis(url: str) -> BaseStorage:
         )
     rest = urlencode([(key, value) for key, value in query if key != REDIS_PREFIX_PARAMETER])
     redis_url = urlunsplit(parts._replace(query=rest))
-    backend = JournalRedisBackend(redis_url, prefix=prefixes[0] if prefixes else "")
+    with _quiet_experimental():
+        backend = JournalRedisBackend(redis_url, prefix=prefixes[0] if prefixes else "")
     # JournalStorage reads the log at once, so an unreachable server fails here, not later.
     return JournalStorage(backend)
 
@@ -235,7 +273,7 @@ def _open_rdb(
             else "failed_trial_callback"
         )
         options[callback] = _stale_trial_retry(max_retry)
-    with _schema_lock(parsed):
+    with _schema_lock(parsed), _quiet_experimental():
         for attempt in range(1, _SQLITE_CREATE_ATTEMPTS):
             try:
                 return RDBStorage(url, **options)
@@ -246,6 +284,15 @@ def _open_rdb(
                     raise
                 time.sleep(0.1 * attempt)
         return RDBStorage(url, **options)
+
+
+@contextlib.contextmanager
+def _quiet_experimental() -> Iterator[None]:
+    """Without Optuna's ExperimentalWarning: this package relies on these features knowingly,
+    and the warning's two lines would cut into the CLI's one-line errors and progress."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 @contextlib.contextmanager
@@ -294,7 +341,6 @@ def _stale_trial_retry(max_retry: int | None) -> _StaleTrialCallback:
     retry_class = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
     if retry_class is None:
         retry_class = storages.RetryFailedTrialCallback
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with _quiet_experimental():
         callback: _StaleTrialCallback = retry_class(max_retry=max_retry)
     return callback

@@ -127,7 +127,10 @@ def test_console_script_reports_bad_input_in_one_line(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr == "optuna-amoeba search: error: --filters must be >= 1, got 0\n"
+    assert (
+        result.stderr
+        == "optuna-amoeba search: error: --filters must be an int in [1, 1024], got 0\n"
+    )
     assert not list(tmp_path.iterdir())
 
 

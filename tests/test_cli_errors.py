@@ -27,6 +27,16 @@ UNREACHABLE = [
     f"mysql+pymysql://amoeba@127.0.0.1:1/amoeba?password={PASSWORD}",
     f"redis://:{PASSWORD}@127.0.0.1:1/0",
 ]
+# Passwords that hold a space, "&", "#", "@", ":" or "/" unencoded, each piece of them the
+# password itself, so that any piece shown fails the check for PASSWORD.
+ODD = f"{PASSWORD} {PASSWORD}&{PASSWORD}#{PASSWORD}@{PASSWORD}:{PASSWORD}/{PASSWORD}"
+ODD_PASSWORDS = [f"{PASSWORD} {PASSWORD}", f"{PASSWORD}&{PASSWORD}", f"{PASSWORD}#{PASSWORD}", ODD]
+ODD_URLS = [
+    *(f"postgresql+psycopg2://amoeba:{odd}@127.0.0.1:1/amoeba" for odd in ODD_PASSWORDS),
+    *(f"mysql+pymysql://amoeba@127.0.0.1:1/amoeba?password={odd}" for odd in ODD_PASSWORDS),
+    *(f"redis://:{odd}@127.0.0.1:1/0" for odd in ODD_PASSWORDS),
+    f"redis://127.0.0.1:1/0?password={ODD}",
+]
 
 
 def _studies_db(path: Path) -> str:
@@ -109,6 +119,7 @@ def _id(argv: list[str]) -> str:
     return line.replace(" ".join(TINY), "TINY").replace(" ".join(SMALL), "SMALL")
 
 
+READ_ONLY = "sqlite:///file:{tmp}/amoeba.db?mode=ro&uri=true"
 NO_CIFAR10 = ["--dataset", "cifar10", "--data-dir", "missing", "--no-download"]
 ROWS: list[Row] = [
     # search: options
@@ -116,7 +127,16 @@ ROWS: list[Row] = [
     _search("--cells 0", "--cells must be >= 1, got 0"),
     _search("--n-trials 0", "--n-trials must be >= 1, got 0"),
     _search("--val-size 0", "--val-size must be >= 1, got 0"),
-    _search("--heartbeat 0", "--heartbeat must be >= 1, got 0"),
+    _search("--heartbeat 0", "--heartbeat must be an int in [1, 86400], got 0"),
+    _search("--heartbeat 86401", "--heartbeat must be an int in [1, 86400], got 86401"),
+    _search(
+        "--heartbeat 100000000000", "--heartbeat must be an int in [1, 86400], got 100000000000"
+    ),
+    _search("--filters 1025", "--filters must be an int in [1, 1024], got 1025"),
+    (
+        ["search", "--dataset", "imagefolder:{tmp}", "--image-size", "1025"],
+        "--image-size must be an int in [4, 1024], got 1025",
+    ),
     _search("--image-size 16", "--image-size applies to --dataset imagefolder"),
     _search("--objectives speed", "--objectives must be one of"),
     _search(
@@ -156,6 +176,9 @@ ROWS: list[Row] = [
         "--artifact-dir {file}/pictures cannot be a folder ({file} is a file)",
     ),
     (["search", *NO_CIFAR10], "cannot load cifar10 from missing (and --no-download was given)"),
+    _search("--accelerator tpu", "--accelerator tpu and --devices 1 cannot run here"),
+    _search("--artifact-dir {dangling}", "({dangling} is a symbolic link to"),
+    _search("--artifact-dir {dangling}/pictures", "({dangling} is a symbolic link to"),
     _search(
         "--accelerator bogus",
         "--accelerator bogus and --devices 1 cannot run here: You selected an invalid "
@@ -164,7 +187,7 @@ ROWS: list[Row] = [
     # search: a new storage file is not left behind when the data refuses
     _search(
         "--val-size 100000 --storage sqlite:///{tmp}/new.db",
-        "val_size must be an int in [0, 1000], got 100000",
+        "--val-size must be an int in [0, 1000], got 100000",
     ),
     _search(
         "--batch-size 100000 --storage journal://{tmp}/new.log",
@@ -190,6 +213,16 @@ ROWS: list[Row] = [
         "heartbeat_interval is supported for SQLAlchemy (RDB) storages only",
     ),
     *(_search(f"--storage {url}", "cannot open storage") for url in UNREACHABLE),
+    *((["search", *SMALL, "--storage", url], "cannot open storage") for url in ODD_URLS),
+    # search: a storage it cannot write to (a read-only open of the workspace's database)
+    *(
+        _search(f"--storage {READ_ONLY} {options}", "cannot write to storage")
+        for options in (
+            "--study-name new",
+            "--study-name empty",
+            "--study-name searched --epochs 99",
+        )
+    ),
     _search(
         "--study-name searched",
         "study 'searched' was searched with other settings: epochs 99 (now 1)",
@@ -212,6 +245,22 @@ ROWS: list[Row] = [
     _train("--devices two", "--devices must be"),
     _train("--devices 0", "--devices must be"),
     _train("--epochs 0", "--epochs must be >= 1, got 0"),
+    _train("--filters 10000000", "--filters must be an int in [1, 1024], got 10000000"),
+    _train(
+        "--dataset imagefolder:{tmp} --image-size 100000",
+        "--image-size must be an int in [4, 1024], got 100000",
+    ),
+    _train("--accelerator tpu", "--accelerator tpu and --devices auto cannot run here"),
+    _train(
+        "--precision transformer-engine",
+        "--accelerator auto, --precision transformer-engine and --devices auto cannot run here",
+    ),
+    _train("--checkpoint-dir {dangling}", "({dangling} is a symbolic link to"),
+    (
+        _train("--checkpoint-dir {exported} --export torch-export --export torchscript", "")[0]
+        + TINY,
+        "--export torchscript writes {exported}/model.torchscript.pt, which is a folder",
+    ),
     _train("--accelerator bogus", "--accelerator bogus and --devices auto cannot run here"),
     _train(
         "--precision bogus",
@@ -238,6 +287,11 @@ ROWS: list[Row] = [
         for url in UNREACHABLE
         for row in _train_and_show(f"--storage {url}", "cannot open storage")
     ),
+    *(
+        (argv, "cannot open storage")
+        for url in ODD_URLS
+        for argv in (["train", "--from-study", "--storage", url], ["show", "--storage", url])
+    ),
     *_train_and_show(
         "",
         "holds 6 studies (broken, empty, foreign, loss, pareto, searched); name one with "
@@ -253,6 +307,10 @@ ROWS: list[Row] = [
     (["show", "--formats", "gif"], "argument --formats: invalid choice: 'gif'"),
     (["show", "--study-name", "searched", "--output-dir", "{file}"], "cannot be a folder"),
     (
+        ["show", "--study-name", "searched", "--output-dir", "{dangling}"],
+        "--output-dir {dangling} cannot be a folder ({dangling} is a symbolic link to",
+    ),
+    (
         ["show", "--study-name", "searched", "--output-dir", "{file}/cells"],
         "--output-dir {file}/cells cannot be a folder ({file} is a file)",
     ),
@@ -264,7 +322,11 @@ def workspace(isolated_cli: None, tmp_path: Path) -> dict[str, str]:
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "foreign-checkpoints").mkdir()
     (tmp_path / "foreign-checkpoints" / "last.ckpt").write_text("not a checkpoint")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "exported" / "model.torchscript.pt").mkdir(parents=True)
     return {
+        "dangling": str(tmp_path / "dangling"),
+        "exported": str(tmp_path / "exported"),
         "tmp": str(tmp_path),
         "file": str(tmp_path / "a-file"),
         "foreign": str(tmp_path / "foreign-checkpoints"),

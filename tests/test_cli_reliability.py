@@ -4,14 +4,20 @@ top of their range, trials left RUNNING, ``show`` on a minimising study, the das
 from __future__ import annotations
 
 from pathlib import Path
+import shutil
 
 from cli_support import BARE_TINY
+from cli_support import SMALL
+from cli_support import TINY
 import optuna
 from optuna.trial import TrialState
 import pytest
 
 from lightning_modules.cli import main
+from lightning_modules.commands import search
 from lightning_modules.commands.search import dashboard_hint
+from lightning_modules.commands.search import SEARCH_CONFIG_ATTR
+from lightning_modules.testing import write_image_folder
 from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import PARENT_KEY
 from optuna_amoeba.nasnet import AMOEBANET_A
@@ -136,3 +142,105 @@ def test_optuna_dashboard_opens_the_journal_path_the_hint_prints(tmp_path: Path)
     assert [study.study_name for study in get_storage(target).get_all_studies()] == ["s"]
     with pytest.raises(Exception, match=r"sqlalchemy\.dialects:journal"):
         get_storage(url)  # what the hint printed before
+
+
+ODD_PASSWORD = "s3cret s3cret&s3cret#s3cret@s3cret:s3cret/s3cret"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg2://amoeba:{ODD_PASSWORD}@db.example:5432/amoeba",
+        f"mysql+pymysql://amoeba@db.example/amoeba?password={ODD_PASSWORD}",
+        f"redis://:{ODD_PASSWORD}@cache.example:6379/0",
+    ],
+)
+def test_a_successful_search_never_prints_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    # Any server would do: the lines printed are what is checked, so the study lives in memory.
+    storage = optuna.storages.InMemoryStorage()
+    monkeypatch.setattr(search, "open_storage", lambda *_: storage)
+    assert main(["search", *TINY, "--n-trials", "1", "--storage", url]) == 0
+    out, err = capsys.readouterr()
+    assert "searching 'amoeba-digits' in " in out
+    assert "cell pictures: optuna-dashboard " in out
+    assert "s3cret" not in out + err
+
+
+def _study_settings(url: str, name: str) -> dict[str, object]:
+    settings = optuna.load_study(study_name=name, storage=url).user_attrs[SEARCH_CONFIG_ATTR]
+    assert isinstance(settings, dict)
+    return settings
+
+
+def test_a_study_is_continued_on_its_effective_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    searched = ["search", *BARE_TINY, "--n-trials", "1", "--storage", url]
+    assert main(searched) == 0
+    assert _study_settings(url, "amoeba-digits")["val_size"] == 288
+    assert main([*searched, "--val-size", "288"]) == 0  # the default, given explicitly
+    capsys.readouterr()
+    assert main([*searched, "--val-size", "200"]) == 2
+    assert "val_size 288 (now 200)" in capsys.readouterr().err
+
+
+def test_an_image_folder_study_records_its_effective_image_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_image_folder(tmp_path / "pictures", per_class=4)
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    searched = ["search", *SMALL, "--dataset", f"imagefolder:{folder}", "--batch-size", "2"]
+    searched += ["--limit-train-batches", "1", "--artifact-dir", "", "--storage", url]
+    assert main([*searched, "--n-trials", "1"]) == 0
+    assert _study_settings(url, "amoeba-pictures")["image_size"] == 32
+    assert main([*searched, "--n-trials", "1", "--image-size", "32"]) == 0
+    capsys.readouterr()
+    assert main([*searched, "--n-trials", "1", "--image-size", "16"]) == 2
+    assert "image_size 32 (now 16)" in capsys.readouterr().err
+
+
+def test_studies_of_earlier_versions_and_empty_studies_get_their_settings_recorded(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    optuna.create_study(study_name="empty", storage=url, direction="maximize")
+    old = optuna.create_study(study_name="old", storage=url, direction="maximize")
+    # An earlier version recorded a default validation size as None, and no image size.
+    old.set_user_attr(SEARCH_CONFIG_ATTR, {"dataset": "digits", "val_size": None})
+    for name in ("empty", "old"):
+        searched = ["search", *BARE_TINY, "--n-trials", "1", "--storage", url]
+        assert main([*searched, "--study-name", name]) == 0
+        settings = _study_settings(url, name)
+        assert settings["val_size"] == 288
+        assert settings["filters"] == 4
+        assert main([*searched, "--study-name", name, "--filters", "8"]) == 2
+
+
+def test_train_refuses_to_resume_a_checkpoint_of_other_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As many classes as digits has, so that only the images' channels and size differ.
+    folder = write_image_folder(tmp_path / "pictures", classes=("0",), per_class=2)
+    for digit in range(1, 10):
+        shutil.copytree(folder / "0", folder / str(digit))
+    trained = [
+        "train",
+        "--genotype",
+        "nasnet_a",
+        *TINY,
+        "--checkpoint-dir",
+        "ck",
+        "--val-size",
+        "0",
+        "--batch-size",
+        "4",
+    ]
+    assert main([*trained, "--dataset", f"imagefolder:{folder}", "--image-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(trained) == 2  # digits: grayscale, 8x8
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "trains another model (in_channels differ); use another --checkpoint-dir" in err

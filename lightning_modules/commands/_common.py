@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial
 
 from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import DATASETS
+from lightning_modules.datasets import IMAGEFOLDER_IMAGE_SIZE
 from optuna_amoeba import mask_password
 from optuna_amoeba import MeanEstimate
 from optuna_amoeba._checks import check_float
@@ -71,10 +72,23 @@ def seed_value(text: str) -> int:
     return number
 
 
+MAX_FILTERS = 1024
+"""The largest ``--filters``: published NASNet and AmoebaNet networks use at most a few
+hundred, and far more exhausts any machine's memory."""
+MAX_IMAGE_SIZE = 1024
+"""The largest ``--image-size``: a NASNet's memory grows with the square of the side."""
+
+
 def check_output_dir(path: str, option: str) -> None:
-    """Refuse ``path`` when it or the folder it would be made in cannot be written to;
-    creates nothing."""
+    """Refuse ``path`` when it or the folder it would be made in cannot be written to (a
+    file, a symbolic link to nothing, a folder without write permission); creates nothing."""
     target = Path(path).expanduser().absolute()
+    for folder in (target, *target.parents):
+        if folder.is_symlink() and not folder.exists():
+            raise UsageError(
+                f"{option} {path} cannot be a folder ({folder} is a symbolic link to "
+                f"{os.readlink(folder)}, which does not exist)"
+            )
     existing = next(folder for folder in (target, *target.parents) if folder.exists())
     if not existing.is_dir():
         where = "" if existing == target else f" ({existing} is a file)"
@@ -86,7 +100,7 @@ def check_output_dir(path: str, option: str) -> None:
 _SIZE_OPTIONS = {
     "epochs": (int, "training epochs"),
     "cells": (int, "N, normal cells per stack"),
-    "filters": (int, "F, filters of the first stack"),
+    "filters": (int, f"F, filters of the first stack, at most {MAX_FILTERS}"),
     "batch_size": (int, "training batch size"),
     "learning_rate": (float, "initial SGD learning rate, cosine decay"),
 }
@@ -136,7 +150,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         "--image-size",
         type=int,
         help="imagefolder only: side of the square the images are resized and centre-cropped "
-        "to (default: 32)",
+        f"to, in [4, {MAX_IMAGE_SIZE}] (default: {IMAGEFOLDER_IMAGE_SIZE})",
     )
 
 
@@ -223,18 +237,22 @@ def check_hardware(accelerator: str, precision: str | None = None, devices: int 
                     accelerator=accelerator, precision=precision, deterministic=False
                 ),
             )
-    except (ValueError, MisconfigurationException) as error:
+    # A missing package (torch_xla for tpu, transformer_engine...) is an ImportError.
+    except (ValueError, ImportError, MisconfigurationException) as error:
         given = f"--accelerator {accelerator}"
         if precision is not None:
             given += f", --precision {precision}"
         raise UsageError(f"{given} and --devices {devices} cannot run here: {error}") from None
 
 
-def check_int(args: argparse.Namespace, name: str, low: int) -> None:
+def check_int(args: argparse.Namespace, name: str, low: int, high: int | None = None) -> None:
+    """Refuse the int option ``name`` when it is given and outside ``[low, high]`` (no upper
+    bound when ``high`` is None)."""
     value = getattr(args, name)
-    if value is not None and value < low:
+    if value is not None and (value < low or (high is not None and value > high)):
         option = "--" + name.replace("_", "-")
-        raise UsageError(f"{option} must be >= {low}, got {value}")
+        allowed = f">= {low}" if high is None else f"an int in [{low}, {high}]"
+        raise UsageError(f"{option} must be {allowed}, got {value}")
 
 
 def check_cpu_threads(args: argparse.Namespace) -> None:
@@ -379,6 +397,10 @@ def prepare_data(args: argparse.Namespace, *, seed: int) -> ImageDataModule:
             image_size=args.image_size,
         )
     except ValueError as error:
+        # The data modules name their parameters (val_size); the user gave options.
+        name, _, rest = str(error).partition(" ")
+        if name in ("val_size", "batch_size", "image_size", "cutout"):
+            raise UsageError(f"--{name.replace('_', '-')} {rest}") from None
         raise UsageError(str(error)) from None
     try:
         datamodule.prepare_data()

@@ -14,9 +14,11 @@ import sys
 import time
 from typing import Any
 from typing import TextIO
+from typing import TypeVar
 import warnings
 
 import optuna
+from optuna.exceptions import StorageInternalError
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -35,6 +37,8 @@ from lightning_modules.commands._common import describe_estimate
 from lightning_modules.commands._common import fill_unset
 from lightning_modules.commands._common import finite_float
 from lightning_modules.commands._common import Interrupted
+from lightning_modules.commands._common import MAX_FILTERS
+from lightning_modules.commands._common import MAX_IMAGE_SIZE
 from lightning_modules.commands._common import MAX_SEED
 from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_storage
@@ -52,13 +56,17 @@ from lightning_modules.commands._pareto import OBJECTIVE_CHOICES
 from lightning_modules.commands._pareto import parse_objectives
 from lightning_modules.commands._pareto import print_trade_offs
 from lightning_modules.datasets import dataset_kind
+from lightning_modules.datasets import DEFAULT_VAL_SIZES
+from lightning_modules.datasets import IMAGEFOLDER_IMAGE_SIZE
 from lightning_modules.datasets import imagefolder_path
 from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
 from optuna_amoeba import mask_password
 from optuna_amoeba import recommend_by_mean
+from optuna_amoeba._storage import driver_message
 from optuna_amoeba._storage import JOURNAL_SCHEME
+from optuna_amoeba._storage import MAX_HEARTBEAT_SECONDS
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
 from optuna_amoeba._storage import REDIS_SCHEMES
 from optuna_amoeba._storage import retry_trial
@@ -67,6 +75,7 @@ from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
 
 
 _logger = optuna.logging.get_logger("optuna.amoeba.cli")
+_Written = TypeVar("_Written")
 
 SEARCH_CONFIG_ATTR = "amoeba:search"
 """Study user attr: the settings that make trials comparable (data, sizes, training)."""
@@ -227,8 +236,9 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heartbeat",
         type=int,
-        help="seconds between heartbeats of running trials (SQLAlchemy storages): a trial "
-        "whose worker died is failed after twice this and retried once",
+        help=f"seconds between heartbeats of running trials, at most {MAX_HEARTBEAT_SECONDS} "
+        "(SQLAlchemy storages): a trial whose worker died is failed after twice this and "
+        "retried once",
     )
     parser.add_argument(
         "--fail-stale",
@@ -261,6 +271,9 @@ def _dataset_identity(dataset: str) -> str:
 
 
 def _search_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings that make the trials comparable, as their effective values: an option
+    left to its default records the default."""
+    kind = dataset_kind(args.dataset)
     config: dict[str, Any] = {
         "dataset": _dataset_identity(args.dataset),
         "epochs": args.epochs,
@@ -269,14 +282,14 @@ def _search_config(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "blocks": DEFAULT_NUM_BLOCKS,
-        "val_size": args.val_size,
+        "val_size": DEFAULT_VAL_SIZES.get(kind) if args.val_size is None else args.val_size,
         "weight_decay": args.weight_decay,
         "label_smoothing": args.label_smoothing,
         "cutout": args.cutout,
         "objectives": list(args.objectives),
     }
-    if args.image_size is not None:
-        config["image_size"] = args.image_size
+    if kind == "imagefolder":
+        config["image_size"] = args.image_size or IMAGEFOLDER_IMAGE_SIZE
     return config
 
 
@@ -367,6 +380,18 @@ def _best_trial(study: optuna.Study) -> FrozenTrial | None:
         return None
 
 
+def _recorded_config(study: optuna.Study) -> dict[str, Any]:
+    """The settings ``study`` recorded (none for a study made outside this command), with
+    the values that earlier versions left implicit spelled out."""
+    stored = study.user_attrs.get(SEARCH_CONFIG_ATTR)
+    if not isinstance(stored, dict):
+        return {}
+    recorded = {"objectives": [ACCURACY], **stored}  # studies searched before --objectives
+    if "val_size" in recorded and recorded["val_size"] is None:  # before 0.3.0: the default
+        recorded["val_size"] = DEFAULT_VAL_SIZES.get(str(recorded.get("dataset")))
+    return recorded
+
+
 def _existing_study(
     storage: optuna.storages.BaseStorage, study_name: str, config: dict[str, Any]
 ) -> optuna.Study | None:
@@ -375,14 +400,12 @@ def _existing_study(
     except KeyError:
         return None
     check_objectives(study, config["objectives"])
-    stored = study.user_attrs.get(SEARCH_CONFIG_ATTR)
-    if isinstance(stored, dict):
-        stored = {"objectives": [ACCURACY], **stored}  # studies searched before --objectives
+    recorded = _recorded_config(study)
     # A study stored by an older version is checked on the settings it recorded.
     changed = ", ".join(
-        f"{key} {stored[key]!r} (now {value!r})"
+        f"{key} {recorded[key]!r} (now {value!r})"
         for key, value in config.items()
-        if isinstance(stored, dict) and key in stored and stored[key] != value
+        if key in recorded and recorded[key] != value
     )
     if changed:
         raise UsageError(
@@ -411,17 +434,17 @@ def _check_arguments(args: argparse.Namespace) -> None:
         ("n_trials", 1),
         ("epochs", 1),
         ("cells", 1),
-        ("filters", 1),
         ("batch_size", 1),
         ("cutout", 0),
-        ("image_size", 4),
         ("population_size", 1),
         ("sample_size", 1),
         ("n_startup_trials", 1),
-        ("heartbeat", 1),
         ("limit_train_batches", 1),
     ):
         check_int(args, name, low)
+    check_int(args, "filters", 1, MAX_FILTERS)
+    check_int(args, "image_size", 4, MAX_IMAGE_SIZE)
+    check_int(args, "heartbeat", 1, MAX_HEARTBEAT_SECONDS)
     check_cpu_threads(args)
     if args.learning_rate <= 0 or args.weight_decay < 0 or not 0 <= args.label_smoothing < 1:
         raise UsageError(
@@ -527,12 +550,21 @@ def _search(
 
     guard = InterruptGuard()
     with guard.installed():
+        existed = study is not None
         if study is None:
-            study = create_study(storage, study_name, args.objectives)
+            study = _write_to_storage(
+                args.storage, functools.partial(create_study, storage, study_name, args.objectives)
+            )
             created.append(study)
-            if SEARCH_CONFIG_ATTR not in study.user_attrs:
-                study.set_user_attr(SEARCH_CONFIG_ATTR, config)
-        else:
+        # The first write to an existing study too, so that a read-only storage is refused
+        # before any trial; it also records the settings of a study made outside this command.
+        _write_to_storage(
+            args.storage,
+            functools.partial(
+                study.set_user_attr, SEARCH_CONFIG_ATTR, {**_recorded_config(study), **config}
+            ),
+        )
+        if existed:
             _stale_trials(study, args.fail_stale)
         study.sampler = _make_sampler(args, num_existing_trials=num_existing_trials)
         study.pruner = pruner
@@ -569,6 +601,19 @@ def _search(
     print(f"done in {time.monotonic() - start:.0f} s")
     _print_best(study, args)
     return 0
+
+
+def _write_to_storage(url: str, write: Callable[[], _Written]) -> _Written:
+    """``write()``, a write to the storage at ``url``; a storage that refuses it (a read-only
+    database or file, a read-only Redis replica) is a :class:`UsageError`."""
+    try:
+        return write()
+    except Exception as error:  # each storage and driver raises its own kinds
+        # Optuna's RDBStorage wraps the driver's error in a message of its own.
+        cause = error.__cause__ if isinstance(error, StorageInternalError) else None
+        raise UsageError(
+            f"cannot write to storage {mask_password(url)}: {driver_message(cause or error, url)}"
+        ) from None
 
 
 def _objective(args: argparse.Namespace, datamodule: Any) -> Callable[[optuna.Trial], Any]:

@@ -26,6 +26,8 @@ from lightning_modules.commands._common import fill_unset
 from lightning_modules.commands._common import finite_float
 from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import load_study
+from lightning_modules.commands._common import MAX_FILTERS
+from lightning_modules.commands._common import MAX_IMAGE_SIZE
 from lightning_modules.commands._common import MAX_SEED
 from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_existing_storage
@@ -47,7 +49,7 @@ LAST_CHECKPOINT = "last.ckpt"
 _RECIPE_OPTIONS: dict[str, tuple[type, str]] = {
     "epochs": (int, "training epochs"),
     "cells": (int, "N, normal cells per stack"),
-    "filters": (int, "F, filters of the first stack"),
+    "filters": (int, f"F, filters of the first stack, at most {MAX_FILTERS}"),
     "batch_size": (int, "training batch size per device"),
     "learning_rate": (
         float,
@@ -192,6 +194,17 @@ def _check_checkpoint(path: Path, expected: dict[str, Any]) -> None:
         )
 
 
+def _check_export_targets(args: argparse.Namespace) -> None:
+    """Refuse an ``--export`` whose file is a folder, which would fail only after training."""
+    for export_format in args.export or ():
+        target = Path(args.checkpoint_dir) / EXPORT_FORMATS[export_format]
+        if target.is_dir():
+            raise UsageError(
+                f"--export {export_format} writes {target}, which is a folder; remove it or "
+                "use another --checkpoint-dir"
+            )
+
+
 def _apply_recipe(args: argparse.Namespace) -> None:
     """Fill the options left unset from ``--recipe`` (``digits`` keeping its small sizes)."""
     fill_unset(args, recipe_defaults(args.recipe, dataset_kind(args.dataset)))
@@ -201,14 +214,14 @@ def _check_arguments(args: argparse.Namespace) -> None:
     for name, low in (
         ("epochs", 1),
         ("cells", 1),
-        ("filters", 1),
         ("batch_size", 1),
         ("val_size", 0),
         ("cutout", 0),
-        ("image_size", 4),
         ("limit_train_batches", 1),
     ):
         check_int(args, name, low)
+    check_int(args, "filters", 1, MAX_FILTERS)
+    check_int(args, "image_size", 4, MAX_IMAGE_SIZE)
     check_cpu_threads(args)
     if not 0 < args.drop_path_keep_prob <= 1:
         raise UsageError(
@@ -239,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
     devices = _devices(args.devices)
     check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
+    _check_export_targets(args)
     check_hardware(args.accelerator, args.precision, devices)
     genotype = _genotype(args)
 
@@ -286,6 +300,8 @@ def _resume_from(
         "num_cells": args.cells,
         "num_filters": args.filters,
         "num_classes": datamodule.num_classes,
+        "in_channels": datamodule.in_channels,
+        "image_size": datamodule.image_size,
     }
     _check_checkpoint(last, expected)
     print(f"resuming from {last}")
