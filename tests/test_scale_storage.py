@@ -11,6 +11,7 @@ import sys
 import time
 import traceback
 import uuid
+import warnings
 
 import optuna
 from optuna.storages import RDBStorage
@@ -364,3 +365,11 @@ def test_missing_driver_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=r"driver for mysql\+mysqldb is not installed") as error:
         open_storage(url)
     assert SECRET not in "".join(traceback.format_exception(error.value))
+
+
+def test_opening_a_heartbeat_storage_shows_no_experimental_warning(tmp_path: Path) -> None:
+    # Its two lines would precede the CLI's one-line errors and its progress.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", optuna.exceptions.ExperimentalWarning)
+        storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=5)
+    assert isinstance(storage, RDBStorage)
