@@ -22,6 +22,7 @@ import warnings
 import optuna
 from optuna.study import StudyDirection
 
+from benchmarks import meta
 from benchmarks.nats import EDGE_PARAMS
 from benchmarks.nats_cost import TrainingCostModel
 from benchmarks.problems import build_problem
@@ -149,10 +150,7 @@ class AsyncTask:
             "seed": self.seed,
             "horizon": self.horizon,
             "cost": {"overhead": self.cost.overhead, "jitter_sigma": self.cost.jitter_sigma},
-            "libraries": {
-                "optuna": optuna.__version__,
-                "optuna-amoeba": optuna_amoeba.__version__,
-            },
+            "libraries": meta.run_libraries(),
         }
 
 

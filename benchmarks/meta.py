@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import datetime
+import functools
+import hashlib
 from importlib import metadata
 import os
 from pathlib import Path
@@ -12,6 +14,10 @@ import shlex
 import subprocess
 import sys
 from typing import Any
+
+import optuna
+
+import optuna_amoeba
 
 
 _PACKAGES = ("optuna-amoeba", "optuna", "numpy", "scipy", "matplotlib")
@@ -26,6 +32,28 @@ def now() -> str:
 def command_line(module: str, argv: Sequence[str]) -> str:
     """The command as a user would type it again."""
     return shlex.join(["python", "-m", module, *argv])
+
+
+@functools.cache
+def source_fingerprint() -> str:
+    """A hash of the Python sources of ``optuna_amoeba`` and ``benchmarks`` (results aside):
+    a saved run is reused only by the code that made it, not just the same version number."""
+    digest = hashlib.sha256()
+    for package in ("optuna_amoeba", "benchmarks"):
+        for path in sorted((_REPOSITORY / package).rglob("*.py")):
+            relative = path.relative_to(_REPOSITORY)
+            if relative.parts[:2] != ("benchmarks", "results"):
+                digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def run_libraries() -> dict[str, str]:
+    """The libraries a saved run must match to be reused: Optuna's version and this code."""
+    return {
+        "optuna": optuna.__version__,
+        "optuna-amoeba": optuna_amoeba.__version__,
+        "source": source_fingerprint(),
+    }
 
 
 def versions(extra: Sequence[str] = ()) -> dict[str, str]:

@@ -25,6 +25,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
+from benchmarks import meta
 from benchmarks.problems import build_problem
 from benchmarks.problems import MULTI_OBJECTIVE_PROBLEMS
 from benchmarks.problems import ProblemSpec
@@ -58,10 +59,7 @@ class RunTask:
             "sampler_settings": self.sampler.settings(),
             "seed": self.seed,
             "n_trials": self.n_trials,
-            "libraries": {
-                "optuna": optuna.__version__,
-                "optuna-amoeba": optuna_amoeba.__version__,
-            },
+            "libraries": meta.run_libraries(),
         }
 
 

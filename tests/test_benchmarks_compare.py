@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from benchmarks import compare
+from benchmarks import meta
 from benchmarks import report
 from benchmarks.nats import NatsTable
 from benchmarks.runner import run_path
@@ -196,6 +197,21 @@ def test_rerun_reuses_saved_runs_and_report_rebuilds(
     (out / "README.md").unlink()
     assert report.main([str(out)]) == 0
     assert "| `random` |" in (out / "README.md").read_text()
+
+
+def test_runs_made_by_other_code_are_not_reused(
+    table_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same versions, other sources (a sampler fix without a version bump): run again.
+    out = tmp_path / "changed"
+    argv = _random_on_nats(table_path, out, n_trials=6, seeds=1)
+    assert compare.main(argv) == 0
+    saved = run_path(out, "random", 0)
+    monkeypatch.setattr(meta, "source_fingerprint", lambda: "other code")
+    before = saved.stat().st_mtime_ns
+    assert compare.main(argv) == 0
+    assert saved.stat().st_mtime_ns != before
+    assert json.loads((out / "meta.json").read_text())["runs_reused"] == 0
 
 
 def test_report_refuses_a_truncated_run_naming_its_length(
