@@ -60,11 +60,15 @@ def sample_different_value(
         return others[rng.randint(len(others))]
     if isinstance(distribution, IntDistribution) and not distribution.log:
         # By grid index, so that a range of 10**9 values costs no more than one of ten.
-        num_steps = (distribution.high - distribution.low) // distribution.step
-        current_step = (current - distribution.low) // distribution.step
-        step = rng.randint(num_steps)
-        step += step >= current_step
-        return int(distribution.low + distribution.step * step)
+        low, step = distribution.low, distribution.step
+        num_steps = (distribution.high - low) // step
+        current_step, off_grid = divmod(current - low, step)
+        if off_grid or not 0 <= current_step <= num_steps:
+            # An enqueued value outside the grid: every grid value differs from it.
+            return int(low + step * rng.randint(num_steps + 1))
+        index = rng.randint(num_steps)
+        index += index >= current_step
+        return int(low + step * index)
     if isinstance(distribution, FloatDistribution) and distribution.step is not None:
         num_steps = round((distribution.high - distribution.low) / distribution.step)
         current_step = round((current - distribution.low) / distribution.step)

@@ -31,21 +31,23 @@ from optuna_amoeba._checks import check_int
 from optuna_amoeba._checks import check_optional_int
 
 
-# A password may hold any character, spaces included, so it runs to the last "@" that a host
-# (or a socket path's "/") follows, however far: hiding some text along with a password beats
-# showing part of one.
-_CREDENTIALS = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>.*)@"
-    r"(?=/|[\w.\-\[\]:%]+(?:[/?#\s'\"]|\Z))",
-    re.DOTALL,
-)
+# A scheme starts where no scheme character precedes it (so that a long word is read once).
+_SCHEME = r"(?<![A-Za-z0-9+.\-])(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):"
+# A password may hold any character, spaces included: it runs to the last "@" before the next
+# URL, however far (hiding some text along with a password beats showing part of one); one
+# already masked is left as it is, so that masking a message again keeps its text ...
+_CREDENTIALS = re.compile(_SCHEME + r"(?!\*\*\*@)(?P<password>(?:(?!://).)*)@", re.DOTALL)
+# ... and, for one that holds "://" itself, to the last "@" before whitespace.
+_CREDENTIALS_IN_WORD = re.compile(_SCHEME + r"(?P<password>\S*)@")
 # A query password runs to the next "&" that starts another key=value pair, or to the end of
-# the text. One already masked ("***" and then the rest of a message) is left as it is, so that
-# masking a message again keeps what follows its URL.
+# the text. One already masked ("***" and then ": ", whitespace, "&" or the end) is left as it
+# is, so that masking a message again keeps what follows its URL.
 _QUERY_PASSWORD = re.compile(
-    r"(?P<key>[?&](?:password|passwd|pwd)=)(?!\*\*\*(?:[\s:'\"&#]|\Z))(?P<password>.*?)(?=&[^&=\s#]+=|\Z)",
+    r"(?P<key>[?&](?:password|passwd|pwd)=)(?!\*\*\*(?:: |\s|&|\Z))"
+    r"(?P<password>.*?)(?=&[^&=\s#]+=|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
+_PASSWORD_PATTERNS = (_QUERY_PASSWORD, _CREDENTIALS, _CREDENTIALS_IN_WORD)
 # Two processes creating Optuna's tables in one empty database at once collide (PostgreSQL:
 # DuplicateObject on type "studydirection"); RDBStorage is created under this server lock.
 _SCHEMA_LOCK_KEY = 0x616D6F65
@@ -81,7 +83,9 @@ def mask_password(text: str) -> str:
     """
     # Query passwords first: one holding "@" would otherwise pass for the end of a user:password.
     masked = _QUERY_PASSWORD.sub(r"\g<key>***", text)
-    return _CREDENTIALS.sub(r"\g<scheme>\g<user>:***@", masked)
+    for credentials in (_CREDENTIALS, _CREDENTIALS_IN_WORD):
+        masked = credentials.sub(r"\g<scheme>\g<user>:***@", masked)
+    return masked
 
 
 def driver_message(error: BaseException, url: str) -> str:
@@ -95,7 +99,7 @@ def driver_message(error: BaseException, url: str) -> str:
     message = " ".join(mask_password(str(error).split("\n[SQL:")[0]).split())
     pieces = {
         piece
-        for pattern in (_CREDENTIALS, _QUERY_PASSWORD)
+        for pattern in _PASSWORD_PATTERNS
         for match in pattern.finditer(url)
         for piece in (match["password"], *_PASSWORD_DELIMITERS.split(match["password"]))
         if piece

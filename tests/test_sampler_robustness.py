@@ -330,6 +330,10 @@ def test_an_empty_common_space_gives_random_trials_without_a_parent() -> None:
     [
         (IntDistribution(0, 10, step=5), 5, {0, 10}),
         (IntDistribution(3, 5), 3, {4, 5}),
+        # Off the grid or out of range (an enqueued value): any grid value.
+        (IntDistribution(0, 9, step=3), 4, {0, 3, 6, 9}),
+        (IntDistribution(0, 4), 9, {0, 1, 2, 3, 4}),
+        (IntDistribution(0, 4), -2, {0, 1, 2, 3, 4}),
         (IntDistribution(0, 3 * 10**7, step=3), 3, None),
     ],
 )
@@ -349,3 +353,4 @@ def test_an_int_mutation_draws_another_grid_value_by_index(
         assert value != current and distribution.low <= value <= distribution.high
         assert (value - distribution.low) % distribution.step == 0
         assert allowed is None or value in allowed
+    assert allowed is None or set(values) == allowed

@@ -49,11 +49,20 @@ pytestmark = pytest.mark.usefixtures("quiet_optuna")
             "postgresql://u@h/db?sslmode=require&PWD=***",
         ),
         ("postgresql://u@h/db?passwd=hunter2&x=1", "postgresql://u@h/db?passwd=***&x=1"),
-        # A password runs to the last "@" before a host: a second URL goes with it.
+        # A password runs to the last "@" before the next URL.
         (
             "cannot reach 'postgresql://a:one@h1/db' nor redis://:two@h2:6379/0.",
-            "cannot reach 'postgresql://a:***@h2:6379/0.",
+            "cannot reach 'postgresql://a:***@h1/db' nor redis://:***@h2:6379/0.",
         ),
+        # Whatever follows the host: punctuation, several hosts, nothing.
+        ("failed (postgresql://u:hunter2@localhost)", "failed (postgresql://u:***@localhost)"),
+        ("tried postgresql://u:hunter2@h, giving up", "tried postgresql://u:***@h, giving up"),
+        ("<postgresql://u:hunter2@h>;", "<postgresql://u:***@h>;"),
+        ("postgresql://u:hunter2@h1:5432,h2:5432/db", "postgresql://u:***@h1:5432,h2:5432/db"),
+        ("postgresql://u:hunter2@", "postgresql://u:***@"),
+        ("postgresql://u:a b@h!", "postgresql://u:***@h!"),
+        # A password holding "://" itself.
+        ("postgresql://u:ab://cd@h/db", "postgresql://u:***@h/db"),
         (
             "postgresql+psycopg2://postgres:Top Secret99@127.0.0.1:5433/db: refused",
             "postgresql+psycopg2://postgres:***@127.0.0.1:5433/db: refused",
@@ -80,6 +89,8 @@ def test_mask_password_hides_every_password(text: str, expected: str) -> None:
         ("mysql://u@h/db?password=hunter2#x", "mysql://u@h/db?password=***"),
         ("mysql://u@h/db?password=Top&Secret99", "mysql://u@h/db?password=***"),
         ("mysql://u@h/db?password=a@b:c/d&prefix=x", "mysql://u@h/db?password=***&prefix=x"),
+        # A password that merely starts with "***" is no masked one.
+        ("sqlite:///x.db?password=***:hunter2", "sqlite:///x.db?password=***"),
         # Masked once, a message keeps what follows its URL when it is masked again.
         (
             "cannot open storage mysql://u@h/db?password=***: OperationalError: refused",
