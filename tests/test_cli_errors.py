@@ -304,6 +304,14 @@ ROWS: list[Row] = [
     (["train", "--from-study", "--study-name", "pareto"], "has 2 objectives"),
     # show: options
     (["show", "--top", "0"], "--top must be >= 1, got 0"),
+    *(
+        (
+            [*command, "--study-name", name],
+            f"argument --study-name: must not be empty, got {name!r}",
+        )
+        for command in (["search", *SMALL], ["show"], ["train", "--from-study"])
+        for name in ("", " ")
+    ),
     (["show", "--formats", "gif"], "argument --formats: invalid choice: 'gif'"),
     (["show", "--study-name", "searched", "--output-dir", "{file}"], "cannot be a folder"),
     (

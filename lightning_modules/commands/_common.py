@@ -154,6 +154,12 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _study_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return text
+
+
 def add_storage_arguments(parser: argparse.ArgumentParser, study_name_help: str) -> None:
     """``--storage`` and ``--study-name``, the same for every command."""
     parser.add_argument(
@@ -162,7 +168,7 @@ def add_storage_arguments(parser: argparse.ArgumentParser, study_name_help: str)
         help="any Optuna storage URL: sqlite:///f.db, postgresql://..., mysql+pymysql://..., "
         "journal:///path.log, redis://host:port/0 (default: %(default)s)",
     )
-    parser.add_argument("--study-name", help=study_name_help)
+    parser.add_argument("--study-name", type=_study_name, help=study_name_help)
 
 
 def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
