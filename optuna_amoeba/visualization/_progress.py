@@ -86,8 +86,9 @@ def plot_progress(
     plot.grid(alpha=0.3)
 
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    trials = [trial for trial in completed if math.isfinite(value_of(trial))]
-    infinite = sum(math.isinf(value_of(trial)) for trial in completed)
+    value = {trial.number: value_of(trial) for trial in completed}
+    trials = [trial for trial in completed if math.isfinite(value[trial.number])]
+    infinite = sum(math.isinf(value[trial.number]) for trial in completed)
     if infinite:
         plot.text(0.01, 0.01, f"{infinite} trial(s) with an infinite value not drawn",
                   fontsize=8, transform=plot.transAxes)  # fmt: skip
@@ -98,7 +99,7 @@ def plot_progress(
     for mutation, members in group_by_mutation(trials).items():
         plot.scatter(
             x_values(members, axis),
-            [value_of(trial) for trial in members],
+            [value[trial.number] for trial in members],
             s=12,
             alpha=0.6,
             color=mutation_color(mutation),
@@ -110,7 +111,7 @@ def plot_progress(
     xs = x_values([point.trial for point in history], axis)
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     in_order = _in_axis_order(trials, axis)
-    running = np.array([value_of(trial) for trial in in_order])
+    running = np.array([value[trial.number] for trial in in_order])
     best_so_far = np.maximum.accumulate(running) if maximize else np.minimum.accumulate(running)
     kind = "aging" if is_aging else "non-aging"
     plot.step(xs, [p.best for p in history], where="post", color="#d62728", lw=1.6, zorder=3,
