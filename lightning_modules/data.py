@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import concurrent.futures
 import os
 from pathlib import Path
+import shutil
 from typing import Any
 
 import lightning.pytorch as pl
@@ -452,10 +453,18 @@ class CIFAR10DataModule(ResidentImageDataModule):
         self.download = download
 
     def prepare_data(self) -> None:
+        """Download CIFAR-10 into ``data_dir`` unless it is there; a failed or interrupted
+        download removes ``data_dir`` again when this call created it."""
         from torchvision.datasets import CIFAR10
 
-        for train in (True, False):
-            CIFAR10(str(self.data_dir), train=train, download=self.download)
+        created = not self.data_dir.exists()
+        try:
+            for train in (True, False):
+                CIFAR10(str(self.data_dir), train=train, download=self.download)
+        except BaseException:
+            if created:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise
 
     def mean_std(self) -> tuple[Sequence[float], Sequence[float]]:
         return CIFAR10_MEAN, CIFAR10_STD

@@ -126,9 +126,27 @@ def storage_file(url: str) -> str | None:
     return database
 
 
+def in_memory_storage(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (``sqlite://``,
+    ``sqlite:///:memory:``, a ``file:...?mode=memory`` URI), whose studies end with the
+    process that opened it."""
+    if not url.split("://", 1)[0].lower().startswith("sqlite"):
+        return False
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return False  # open_storage names what is wrong with the URL
+    database = parsed.database
+    if not database or database == ":memory:":
+        return True
+    return database.startswith("file:") and parsed.query.get("mode") == "memory"
+
+
 def existing_storage_problem(url: str) -> str | None:
     """Why ``url`` cannot hold a study yet (a SQLite or journal file that is not there), or
     ``None``. Opening such a URL would create the file, empty."""
+    if in_memory_storage(url):
+        return f"{url} is an in-memory SQLite database, which holds no study"
     path = storage_file(url)
     if path is None or os.path.isfile(path):
         return None

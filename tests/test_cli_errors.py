@@ -5,6 +5,7 @@ never the storage's password."""
 from __future__ import annotations
 
 from collections.abc import Callable
+import os
 from pathlib import Path
 import sys
 
@@ -208,6 +209,10 @@ ROWS: list[Row] = [
         "the Redis database in redis://127.0.0.1:6379/notanint must be an int >= 0",
     ),
     _search("--storage journal:///no/such/folder/study.log", "the directory of journal file"),
+    *(
+        _search(f"--storage {url}", f"--storage {url} is an in-memory SQLite database")
+        for url in ("sqlite://", "sqlite:///:memory:")
+    ),
     _search(
         "--storage journal://study.log --heartbeat 5",
         "heartbeat_interval is supported for SQLAlchemy (RDB) storages only",
@@ -244,6 +249,10 @@ ROWS: list[Row] = [
     (["train", "--genotype", "normal: warp(h0) + identity(h1)"], "--genotype must be"),
     _train("--devices two", "--devices must be"),
     _train("--devices 0", "--devices must be"),
+    _train(
+        f"--accelerator cpu --devices {(os.cpu_count() or 1) + 1}",
+        "on the CPU each device is a training process, and this machine has",
+    ),
     _train("--epochs 0", "--epochs must be >= 1, got 0"),
     _train("--filters 10000000", "--filters must be an int in [1, 1024], got 10000000"),
     _train(
@@ -282,6 +291,7 @@ ROWS: list[Row] = [
     # train --from-study and show: storages and studies
     *_train_and_show("--storage sqlite:///{tmp}/missing.db", "no SQLite database at"),
     *_train_and_show("--storage journal:///{tmp}/missing.log", "no journal file at"),
+    *_train_and_show("--storage sqlite://", "sqlite:// is an in-memory SQLite database"),
     *(
         row
         for url in UNREACHABLE

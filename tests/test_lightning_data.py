@@ -303,3 +303,30 @@ def test_gpu_resident_path_only_when_the_images_fit(
     assert datamodule.uses_fast_path()  # decided once, whatever the copies took since
     datamodule._fits.clear()
     assert not datamodule.uses_fast_path()
+
+
+class _FailingDownload:
+    """Stands for torchvision's CIFAR10 when the download breaks off: it creates its folder
+    and a partial archive, then fails."""
+
+    def __init__(self, root: str, train: bool, download: bool) -> None:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        (Path(root) / "cifar-10-python.tar.gz").write_bytes(b"partial")
+        raise OSError("Name or service not known")
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_cifar10_failed_download_removes_only_a_folder_it_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existed: bool
+) -> None:
+    monkeypatch.setattr("torchvision.datasets.CIFAR10", _FailingDownload)
+    data_dir = tmp_path / "data"
+    if existed:
+        data_dir.mkdir()
+        (data_dir / "mine.txt").write_text("kept")
+    datamodule = CIFAR10DataModule(data_dir, val_size=10, download=True)
+    with pytest.raises(OSError, match="Name or service not known"):
+        datamodule.prepare_data()
+    assert data_dir.exists() is existed
+    if existed:
+        assert (data_dir / "mine.txt").read_text() == "kept"

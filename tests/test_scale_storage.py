@@ -136,11 +136,37 @@ def test_existing_storage_problem_names_files_that_are_not_there(tmp_path: Path)
     missing = tmp_path / "missing.db"
     assert existing_storage_problem(f"sqlite:///{missing}") == f"no SQLite database at {missing}"
     assert existing_storage_problem(f"journal://{missing}") == f"no journal file at {missing}"
-    assert existing_storage_problem("sqlite:///:memory:") is None
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        assert (
+            existing_storage_problem(url)
+            == f"{url} is an in-memory SQLite database, which holds no study"
+        )
     assert existing_storage_problem("postgresql://u@h/db") is None
     assert not missing.exists()
     missing.write_text("")
     assert existing_storage_problem(f"sqlite:///{missing}") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "in_memory"),
+    [
+        ("sqlite://", True),
+        ("sqlite+pysqlite://", True),
+        ("sqlite:///:memory:", True),
+        ("sqlite:///file:shared?mode=memory&cache=shared&uri=true", True),
+        ("sqlite:///file:study.db?mode=ro&uri=true", False),
+        ("sqlite:///study.db", False),
+        ("journal:///tmp/study.log", False),
+        ("postgresql://u@h/db", False),
+        ("nonsense", False),
+    ],
+)
+def test_in_memory_storage_names_sqlite_databases_that_end_with_their_process(
+    url: str, in_memory: bool
+) -> None:
+    from optuna_amoeba._storage import in_memory_storage
+
+    assert in_memory_storage(url) is in_memory
 
 
 _SIMULTANEOUS_START = """

@@ -229,13 +229,17 @@ def check_hardware(accelerator: str, precision: str | None = None, devices: int 
     this machine, before any I/O (Lightning would fail each trial with a traceback)."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     import lightning.pytorch as pl
+    from lightning.pytorch.accelerators import CPUAccelerator
 
     from lightning_modules.objective import quiet_lightning
     from lightning_modules.objective import trainer_settings
 
+    given = f"--accelerator {accelerator}"
+    if precision is not None:
+        given += f", --precision {precision}"
     try:
         with quiet_lightning():
-            pl.Trainer(
+            trainer = pl.Trainer(
                 devices=devices,
                 logger=False,
                 enable_checkpointing=False,
@@ -245,10 +249,13 @@ def check_hardware(accelerator: str, precision: str | None = None, devices: int 
             )
     # A missing package (torch_xla for tpu, transformer_engine...) is an ImportError.
     except (ValueError, ImportError, MisconfigurationException) as error:
-        given = f"--accelerator {accelerator}"
-        if precision is not None:
-            given += f", --precision {precision}"
         raise UsageError(f"{given} and --devices {devices} cannot run here: {error}") from None
+    cpus = os.cpu_count() or 1
+    if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cpus:
+        raise UsageError(
+            f"{given} and --devices {devices} cannot run here: on the CPU each device is a "
+            f"training process, and this machine has {cpus} CPUs"
+        )
 
 
 def check_int(args: argparse.Namespace, name: str, low: int, high: int | None = None) -> None:

@@ -65,6 +65,7 @@ from optuna_amoeba import default_sample_size
 from optuna_amoeba import mask_password
 from optuna_amoeba import recommend_by_mean
 from optuna_amoeba._storage import driver_message
+from optuna_amoeba._storage import in_memory_storage
 from optuna_amoeba._storage import JOURNAL_SCHEME
 from optuna_amoeba._storage import MAX_HEARTBEAT_SECONDS
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
@@ -445,6 +446,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
     check_int(args, "filters", 1, MAX_FILTERS)
     check_int(args, "image_size", 4, MAX_IMAGE_SIZE)
     check_int(args, "heartbeat", 1, MAX_HEARTBEAT_SECONDS)
+    if in_memory_storage(args.storage):
+        raise UsageError(
+            f"--storage {args.storage} is an in-memory SQLite database: the study would end "
+            "with this command; name a file, e.g. sqlite:///amoeba.db"
+        )
     check_cpu_threads(args)
     if args.learning_rate <= 0 or args.weight_decay < 0 or not 0 <= args.label_smoothing < 1:
         raise UsageError(
