@@ -5,10 +5,10 @@ so a trial's time is the sampler's plus Optuna's storage traffic):
 
 1. Throughput. For each worker count, that many processes join one fresh study and run
    trials for ``--seconds``; the rate counts the trials finished while all of them ran.
-2. Growth. One process grows a study to ``--grow-to`` trials. Before each checkpoint it adds
-   completed trials of random genotypes in bulk (Optuna's ``add_trials``, scored by the same
-   objective), then runs ``--timed-trials`` trials through the sampler, timing every sampler
-   call, the storage reads and writes made inside them, and the whole trial.
+2. Growth. One process grows a study through the sizes of ``--checkpoints``. Before each
+   it adds completed trials of random genotypes in bulk (Optuna's ``add_trials``, scored by
+   the same objective), then runs ``--timed-trials`` trials through the sampler, timing
+   every sampler call, the storage reads and writes made inside them, and the whole trial.
 
     python -m benchmarks.load --storage postgresql+psycopg2://postgres@127.0.0.1:5432/db
 

@@ -29,6 +29,20 @@ INTERRUPTED = SIGNAL_EXIT_BASE + signal.SIGINT
 _SQLALCHEMY_BACKGROUND = re.compile(r"\(Background on this error at: [^)]*\)")
 
 
+# What the nas extra installs for the commands (the sampler needs none of it).
+_NAS_PACKAGES = frozenset(
+    {
+        "torch",
+        "torchvision",
+        "lightning",
+        "torchmetrics",
+        "optuna_integration",
+        "sklearn",
+        "matplotlib",
+    }
+)
+
+
 def one_line(message: str) -> str:
     """``message`` on one line: whitespace runs (newlines included) become one space."""
     return " ".join(_SQLALCHEMY_BACKGROUND.sub("", message).split())
@@ -67,6 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except UsageError as error:
         print(f"{prefix} error: {one_line(mask_password(str(error)))}", file=sys.stderr)
+        return USAGE_ERROR
+    except ImportError as error:
+        package = (error.name or "").split(".")[0]
+        if package not in _NAS_PACKAGES:
+            raise
+        print(
+            f"{prefix} error: needs {package}: pip install 'optuna-amoeba[nas]'", file=sys.stderr
+        )
         return USAGE_ERROR
     except Interrupted as interrupted:
         number = interrupted.signal_number

@@ -31,7 +31,10 @@ from lightning_modules.datasets import dataset_kind
 from lightning_modules.datasets import DEFAULT_VAL_SIZES
 from lightning_modules.datasets import IMAGEFOLDER_IMAGE_SIZE
 from lightning_modules.datasets import imagefolder_path
+from optuna_amoeba._checks import check_bool
 from optuna_amoeba._checks import check_int
+from optuna_amoeba._checks import check_optional_bool
+from optuna_amoeba._checks import check_optional_int
 
 
 # Per-channel mean and standard deviation of the CIFAR-10 training images (the usual values).
@@ -49,11 +52,13 @@ GPU's free memory."""
 
 
 class ImageDataModule(pl.LightningDataModule):
-    """Common attributes: what a network needs to know about the images."""
+    """Common attributes: what a network needs to know about the images, and ``source``,
+    what the images are in messages."""
 
     num_classes: int
     in_channels: int
     image_size: int
+    source: str
 
     def split_sizes(self) -> dict[str, int]:
         """Number of images per split (after ``setup``); absent splits are left out."""
@@ -237,19 +242,14 @@ class ResidentImageDataModule(ImageDataModule):
         num_workers: int | None,
     ) -> None:
         super().__init__()
-        check_int("batch_size", batch_size, 1)
-        check_int("seed", seed, 0)
-        check_int("cutout", cutout, 0)
-        if num_workers is not None:
-            check_int("num_workers", num_workers, 0)
-        if eval_batch_size is not None:
-            check_int("eval_batch_size", eval_batch_size, 1)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or 2 * batch_size
-        self.seed = seed
-        self.cutout = cutout
-        self.fast_path = fast_path
-        self.num_workers = num_workers
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.eval_batch_size = (
+            check_optional_int("eval_batch_size", eval_batch_size, 1) or 2 * self.batch_size
+        )
+        self.seed = check_int("seed", seed, 0)
+        self.cutout = check_int("cutout", cutout, 0)
+        self.fast_path = check_optional_bool("fast_path", fast_path)
+        self.num_workers = check_optional_int("num_workers", num_workers, 0)
         self._arrays: dict[str, Split] = {}
         self._device_tensors: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
         self._normalization: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -311,6 +311,8 @@ class ResidentImageDataModule(ImageDataModule):
     def _loader(self, split: str, *, train: bool) -> Any:
         if split not in self._arrays:
             return []
+        if train:
+            check_batch_size("batch_size", self.batch_size, self, self.source)
         batch_size = self.batch_size if train else self.eval_batch_size
         if self.uses_fast_path():
             device_images, device_labels = self.device_split(split)
@@ -425,6 +427,7 @@ class CIFAR10DataModule(ResidentImageDataModule):
     num_classes = 10
     in_channels = 3
     image_size = 32
+    source = "cifar10"
 
     def __init__(
         self,
@@ -447,10 +450,9 @@ class CIFAR10DataModule(ResidentImageDataModule):
             fast_path=fast_path,
             num_workers=num_workers,
         )
-        check_int("val_size", val_size, 0, CIFAR10_TRAIN_SIZE - 1)
+        self.val_size = check_int("val_size", val_size, 0, CIFAR10_TRAIN_SIZE - 1)
         self.data_dir = Path(data_dir).expanduser()
-        self.val_size = val_size
-        self.download = download
+        self.download = check_bool("download", download)
 
     def prepare_data(self) -> None:
         """Download CIFAR-10 into ``data_dir`` unless it is there; a failed or interrupted
@@ -561,13 +563,11 @@ class ImageFolderDataModule(ResidentImageDataModule):
             fast_path=fast_path,
             num_workers=num_workers,
         )
-        check_int("image_size", image_size, 4)
-        if val_size is not None:
-            check_int("val_size", val_size, 0)
+        self.image_size = check_int("image_size", image_size, 4)
+        self.val_size = check_optional_int("val_size", val_size, 0)
         self.root = Path(root).expanduser()
-        self.image_size = image_size
-        self.crop_padding = max(1, image_size // 8)
-        self.val_size = val_size
+        self.source = str(self.root)
+        self.crop_padding = max(1, self.image_size // 8)
         self.num_classes = 0  # known after setup()
         self.classes: list[str] = []
         self._mean: tuple[float, ...] = ()
@@ -596,7 +596,14 @@ class ImageFolderDataModule(ResidentImageDataModule):
     def _read(self, folder: Path) -> tuple[list[str], Split]:
         from torchvision.datasets import ImageFolder
 
-        listing = ImageFolder(str(folder))
+        try:
+            listing = ImageFolder(str(folder))
+        # torchvision's error for a folder without class subfolders, or a class without images.
+        except FileNotFoundError as error:
+            raise ValueError(
+                f"{folder} must hold one subfolder per class, each with at least one image: "
+                f"{error}"
+            ) from None
         paths = [path for path, _ in listing.samples]
         with concurrent.futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
             images = list(pool.map(lambda path: _decode(path, self.image_size), paths))
@@ -674,6 +681,7 @@ class DigitsDataModule(ImageDataModule):
     in_channels = 1
     image_size = 8
     test_size = 360
+    source = "digits"
 
     def __init__(
         self,
@@ -684,15 +692,12 @@ class DigitsDataModule(ImageDataModule):
         eval_batch_size: int | None = None,
     ) -> None:
         super().__init__()
-        check_int("batch_size", batch_size, 1)
-        check_int("val_size", val_size, 0, 1000)
-        check_int("seed", seed, 0)
-        if eval_batch_size is not None:
-            check_int("eval_batch_size", eval_batch_size, 1)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or 2 * batch_size
-        self.val_size = val_size
-        self.seed = seed
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.eval_batch_size = (
+            check_optional_int("eval_batch_size", eval_batch_size, 1) or 2 * self.batch_size
+        )
+        self.val_size = check_int("val_size", val_size, 0, 1000)
+        self.seed = check_int("seed", seed, 0)
         self._splits: dict[str, TensorDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -716,6 +721,7 @@ class DigitsDataModule(ImageDataModule):
         return {name: len(split) for name, split in self._splits.items()}
 
     def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
+        check_batch_size("batch_size", self.batch_size, self, self.source)
         return DataLoader(
             self._splits["train"], batch_size=self.batch_size, shuffle=True, drop_last=True
         )

@@ -15,10 +15,11 @@ has its own val/ folder)."""
 
 def dataset_kind(dataset: str) -> str:
     """``"cifar10"``, ``"digits"`` or ``"imagefolder"`` for a dataset name, else ValueError."""
-    if dataset in ("cifar10", "digits"):
-        return dataset
-    if dataset.startswith(IMAGEFOLDER_PREFIX) and dataset[len(IMAGEFOLDER_PREFIX) :]:
-        return "imagefolder"
+    if isinstance(dataset, str):
+        if dataset in ("cifar10", "digits"):
+            return dataset
+        if dataset.startswith(IMAGEFOLDER_PREFIX) and dataset[len(IMAGEFOLDER_PREFIX) :]:
+            return "imagefolder"
     raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
 
 

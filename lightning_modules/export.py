@@ -50,12 +50,33 @@ def _torchscript_deprecation_quiet() -> Iterator[None]:
         yield
 
 
+def _not_a_checkpoint(path: str | os.PathLike[str], reason: str) -> ValueError:
+    return ValueError(f"{path} is not a NASNetModule checkpoint: {reason}")
+
+
 def _read(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:
+    import pickle
+
     import torch
 
-    checkpoint = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint:
-        raise ValueError(f"{path} is not a NASNetModule checkpoint (no hyper_parameters)")
+    try:
+        checkpoint = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except OSError:  # a missing or unreadable file, not one of another format
+        raise
+    except pickle.UnpicklingError:
+        # torch's message advises weights_only=False, which would let the file run code.
+        raise _not_a_checkpoint(
+            path, "it holds objects other than tensors and plain Python values"
+        ) from None
+    except Exception as error:  # torch.load raises many kinds for a file it cannot read
+        reason = str(error).splitlines()[0] if str(error) else ""
+        raise _not_a_checkpoint(
+            path, f"torch.load cannot read it ({type(error).__name__}: {reason})"
+        ) from None
+    if not isinstance(checkpoint, dict) or not isinstance(
+        checkpoint.get("hyper_parameters"), dict
+    ):
+        raise _not_a_checkpoint(path, "it has no hyper_parameters")
     return checkpoint
 
 
@@ -63,6 +84,14 @@ def read_hyperparameters(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The module hyperparameters stored in a checkpoint (genotype text, sizes, training
     settings and, when recorded, ``input_mean``, ``input_std`` and ``class_names``)."""
     return dict(_read(path, "cpu")["hyper_parameters"])
+
+
+def trained_epochs(path: str | os.PathLike[str]) -> int:
+    """How many epochs the training that saved this checkpoint had finished."""
+    epoch = _read(path, "cpu").get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise _not_a_checkpoint(path, "it records no epoch")
+    return epoch + 1
 
 
 def load_network(
@@ -76,13 +105,19 @@ def load_network(
     from lightning_modules.network import network_from_hparams
 
     checkpoint = _read(path, map_location)
-    network = network_from_hparams(checkpoint["hyper_parameters"])
-    state = {
-        name[len(_NETWORK_PREFIX) :]: tensor
-        for name, tensor in checkpoint["state_dict"].items()
-        if name.startswith(_NETWORK_PREFIX)
-    }
-    network.load_state_dict(state)
+    if not isinstance(checkpoint.get("state_dict"), dict):
+        raise _not_a_checkpoint(path, "it has no state_dict")
+    try:
+        network = network_from_hparams(checkpoint["hyper_parameters"])
+        state = {
+            name[len(_NETWORK_PREFIX) :]: tensor
+            for name, tensor in checkpoint["state_dict"].items()
+            if name.startswith(_NETWORK_PREFIX)
+        }
+        network.load_state_dict(state)
+    # load_state_dict raises RuntimeError for weights that do not fit the network.
+    except (ValueError, RuntimeError) as error:
+        raise _not_a_checkpoint(path, " ".join(str(error).split())) from None
     return network.to(map_location).eval()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+import math
 from typing import Any
 
 import lightning.pytorch as pl
@@ -9,8 +11,9 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.network import network_from_hparams
+from lightning_modules.network import NASNetwork
 from optuna_amoeba._checks import check_float
+from optuna_amoeba._checks import check_optional_bool
 from optuna_amoeba.nasnet import Genotype
 
 
@@ -40,15 +43,16 @@ class NASNetModule(pl.LightningModule):
             (paper, full-size training: half the main loss, 0.5).
         dropout: Dropout before the classifier.
         learning_rate: Initial learning rate.
-        min_learning_rate: Learning rate at the end of the cosine decay.
-        momentum: SGD momentum.
+        min_learning_rate: Learning rate at the end of the cosine decay, in
+            ``[0, learning_rate]``.
+        momentum: SGD momentum, in ``[0, 1)``.
         weight_decay: L2 weight decay on convolution and linear weights.
         label_smoothing: Label smoothing of the training loss, in ``[0, 1)``.
         channels_last: Use the channels-last memory format; ``None``: on CUDA only.
-        input_mean: Per-channel mean the inputs were normalised with, kept for users of
-            the checkpoint (not used in training).
-        input_std: Per-channel standard deviation, likewise.
-        class_names: Names of the classes in label order, likewise.
+        input_mean: Per-channel mean the inputs were normalised with (``in_channels``
+            finite numbers), kept for users of the checkpoint (not used in training).
+        input_std: Per-channel standard deviation (``in_channels`` numbers > 0), likewise.
+        class_names: Names of the ``num_classes`` classes in label order, likewise.
     """
 
     def __init__(
@@ -75,20 +79,46 @@ class NASNetModule(pl.LightningModule):
         class_names: list[str] | None = None,
     ) -> None:
         super().__init__()
-        parsed = genotype if isinstance(genotype, Genotype) else Genotype.parse(genotype)
-        genotype = str(parsed)
-        for name, value in (
-            ("learning_rate", learning_rate),
-            ("min_learning_rate", min_learning_rate),
-            ("momentum", momentum),
-            ("weight_decay", weight_decay),
-            ("auxiliary_weight", auxiliary_weight),
-        ):
-            check_float(name, value, low=0.0)
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-        self.save_hyperparameters()
-        self.network = network_from_hparams(self.hparams)
+        auxiliary_weight = check_float("auxiliary_weight", auxiliary_weight, low=0.0)
+        learning_rate = check_float("learning_rate", learning_rate, low=0.0)
+        label_smoothing = check_float(
+            "label_smoothing", label_smoothing, low=0.0, high=1.0, high_open=True
+        )
+        network = NASNetwork(
+            genotype,
+            num_cells=num_cells,
+            num_filters=num_filters,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            image_size=image_size,
+            stem_multiplier=stem_multiplier,
+            drop_path_keep_prob=drop_path_keep_prob,
+            auxiliary_head=auxiliary_weight > 0,
+            dropout=dropout,
+        )
+        # Checked values only: a checkpoint holding numpy scalars would not load with
+        # weights_only.
+        self.save_hyperparameters(
+            {
+                "genotype": str(network.genotype),
+                **network.settings,
+                "auxiliary_weight": auxiliary_weight,
+                "learning_rate": learning_rate,
+                "min_learning_rate": check_float(
+                    "min_learning_rate", min_learning_rate, low=0.0, high=learning_rate
+                ),
+                "momentum": check_float("momentum", momentum, low=0.0, high=1.0, high_open=True),
+                "weight_decay": check_float("weight_decay", weight_decay, low=0.0),
+                "label_smoothing": label_smoothing,
+                "channels_last": check_optional_bool("channels_last", channels_last),
+                "input_mean": _channel_values("input_mean", input_mean, network.in_channels),
+                "input_std": _channel_values(
+                    "input_std", input_std, network.in_channels, positive=True
+                ),
+                "class_names": _class_names(class_names, num_classes=network.num_classes),
+            }
+        )
+        self.network = network
         self.train_loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.eval_loss = nn.CrossEntropyLoss()
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
@@ -171,3 +201,39 @@ class NASNetModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def _channel_values(
+    name: str, values: Iterable[float] | None, channels: int, *, positive: bool = False
+) -> tuple[float, ...] | None:
+    """``values`` as a tuple of one finite float per channel (each > 0 if ``positive``)."""
+    if values is None:
+        return None
+    numbers = None if isinstance(values, str) or not isinstance(values, Iterable) else list(values)
+    if numbers is None or len(numbers) != channels:
+        raise ValueError(
+            f"{name} must be None or {channels} numbers (one per input channel), got {values!r}"
+        )
+    return tuple(
+        check_float(
+            f"{name}[{index}]", number, low=0.0 if positive else -math.inf, low_open=positive
+        )
+        for index, number in enumerate(numbers)
+    )
+
+
+def _class_names(names: Iterable[str] | None, *, num_classes: int) -> list[str] | None:
+    """``names`` as a list of ``num_classes`` plain ``str``."""
+    if names is None:
+        return None
+    listed = None if isinstance(names, str) or not isinstance(names, Iterable) else list(names)
+    if (
+        listed is None
+        or len(listed) != num_classes
+        or not all(isinstance(name, str) for name in listed)
+    ):
+        raise ValueError(
+            f"class_names must be None or {num_classes} str (one per class, in label order), "
+            f"got {names!r}"
+        )
+    return [str(name) for name in listed]

@@ -22,6 +22,8 @@ from lightning_modules.operations import batch_norm
 from lightning_modules.operations import FactorizedReduction
 from lightning_modules.operations import make_operation
 from lightning_modules.operations import ReLUConvBN
+from optuna_amoeba._checks import check_bool
+from optuna_amoeba._checks import check_float
 from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import Cell
 from optuna_amoeba.nasnet import Genotype
@@ -191,7 +193,7 @@ class NASNetwork(nn.Module):
     """The network of ``genotype`` with ``num_cells`` (N) normal cells per stack.
 
     Args:
-        genotype: The normal and reduction cells.
+        genotype: The normal and reduction cells, or their text (``str(genotype)``).
         num_cells: N, normal cells per stack (three stacks), ``>= 1``.
         num_filters: F, filters per hidden state in the first stack (doubled after each
             reduction cell), ``>= 1``.
@@ -207,12 +209,12 @@ class NASNetwork(nn.Module):
         dropout: Dropout before the classifier, in ``[0, 1)``.
 
     ``forward`` returns logits (and in training mode with ``auxiliary_head``, also the
-    auxiliary logits).
+    auxiliary logits). :attr:`settings` holds the checked values of :data:`NETWORK_HPARAMS`.
     """
 
     def __init__(
         self,
-        genotype: Genotype,
+        genotype: Genotype | str,
         *,
         num_cells: int,
         num_filters: int,
@@ -225,20 +227,37 @@ class NASNetwork(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        check_int("num_cells", num_cells, 1)
-        check_int("num_filters", num_filters, 1)
-        check_int("num_classes", num_classes, 2)
-        check_int("in_channels", in_channels, 1)
-        check_int("image_size", image_size, 4)
-        check_int("stem_multiplier", stem_multiplier, 1)
-        if not 0.0 < drop_path_keep_prob <= 1.0:
-            raise ValueError(f"drop_path_keep_prob must be in (0, 1], got {drop_path_keep_prob}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        genotype.validate()
-        self.genotype = genotype
+        num_cells = check_int("num_cells", num_cells, 1)
+        num_filters = check_int("num_filters", num_filters, 1)
+        num_classes = check_int("num_classes", num_classes, 2)
+        in_channels = check_int("in_channels", in_channels, 1)
+        image_size = check_int("image_size", image_size, 4)
+        stem_multiplier = check_int("stem_multiplier", stem_multiplier, 1)
+        drop_path_keep_prob = check_float(
+            "drop_path_keep_prob", drop_path_keep_prob, low=0.0, high=1.0, low_open=True
+        )
+        dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_open=True)
+        auxiliary_head = check_bool("auxiliary_head", auxiliary_head)
+        if isinstance(genotype, str):
+            genotype = Genotype.parse(genotype)
+        elif not isinstance(genotype, Genotype):
+            raise ValueError(
+                f"genotype must be a Genotype or its text (str(genotype)), got {genotype!r}"
+            )
+        self.genotype = genotype.validate()
+        self.num_classes = num_classes
         self.in_channels = in_channels
         self.image_size = image_size
+        self.settings: dict[str, int | float] = {
+            "num_cells": num_cells,
+            "num_filters": num_filters,
+            "num_classes": num_classes,
+            "in_channels": in_channels,
+            "image_size": image_size,
+            "stem_multiplier": stem_multiplier,
+            "drop_path_keep_prob": drop_path_keep_prob,
+            "dropout": dropout,
+        }
 
         stem_channels = stem_multiplier * num_filters
         self.stem = nn.Sequential(
@@ -328,9 +347,15 @@ network (with ``genotype`` and ``auxiliary_weight``)."""
 
 def network_from_hparams(hparams: Mapping[str, Any]) -> NASNetwork:
     """The network that a ``NASNetModule`` with these hyperparameters trains (untrained);
-    the auxiliary head is built when ``auxiliary_weight`` > 0."""
+    the auxiliary head is built when ``auxiliary_weight`` > 0. ``ValueError`` when a
+    hyperparameter is missing or wrong."""
+    missing = [
+        name for name in ("genotype", "auxiliary_weight", *NETWORK_HPARAMS) if name not in hparams
+    ]
+    if missing:
+        raise ValueError(f"hyperparameters lack {', '.join(missing)}")
     return NASNetwork(
-        Genotype.parse(hparams["genotype"]),
+        hparams["genotype"],
         auxiliary_head=hparams["auxiliary_weight"] > 0,
         **{name: hparams[name] for name in NETWORK_HPARAMS},
     )
@@ -353,17 +378,26 @@ def count_parameters(module: nn.Module, *, exclude_auxiliary: bool = True) -> in
 def count_flops(network: nn.Module, *, in_channels: int, image_size: int) -> int:
     """Forward-pass FLOPs for one image (torch's ``FlopCounterMode``: 2 per multiply-add).
 
-    Counted in evaluation mode, so the auxiliary head is not included.
+    Counted in evaluation mode, so the auxiliary head is not included. A
+    :class:`NASNetwork` takes images of its own ``in_channels`` only.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    parameter = next(network.parameters())
+    in_channels = check_int("in_channels", in_channels, 1)
+    image_size = check_int("image_size", image_size, 1)
+    if isinstance(network, NASNetwork) and in_channels != network.in_channels:
+        raise ValueError(
+            f"in_channels must be the network's {network.in_channels} input channels, "
+            f"got {in_channels}"
+        )
+    parameter = next(network.parameters(), None)
+    device = torch.device("cpu") if parameter is None else parameter.device
     was_training = network.training
     network.eval()
     try:
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
-            network(torch.zeros(1, in_channels, image_size, image_size, device=parameter.device))
+            network(torch.zeros(1, in_channels, image_size, image_size, device=device))
     finally:
         network.train(was_training)
     return int(counter.get_total_flops())

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 import contextlib
+from dataclasses import dataclass
+import importlib.util
 import logging
+from numbers import Integral
 import os
 import signal
 import sys
@@ -17,12 +20,15 @@ from typing import TextIO
 from typing import TYPE_CHECKING
 import warnings
 
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 import lightning.pytorch as pl
 import optuna
 
 from lightning_modules.data import check_batch_size
 from lightning_modules.data import ImageDataModule
 from lightning_modules.data import make_datamodule
+from lightning_modules.datasets import DATASETS
+from optuna_amoeba._checks import check_bool
 from optuna_amoeba._checks import check_float
 from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
@@ -104,6 +110,47 @@ def trainer_settings(
         "benchmark": False if deterministic else (uses_cuda(accelerator) or None),
         "deterministic": deterministic,
     }
+
+
+def probe_trainer(
+    accelerator: str, precision: str | None = None, devices: int | str = 1
+) -> pl.Trainer:
+    """A throwaway ``Trainer`` with these settings, built to learn whether this machine can
+    run them: Lightning's error propagates (``ValueError``, ``MisconfigurationException``, or
+    ``ImportError`` for a missing package such as torch_xla for tpu); see
+    :data:`HARDWARE_ERRORS`."""
+    with quiet_lightning():
+        return pl.Trainer(
+            devices=devices,
+            logger=False,
+            enable_checkpointing=False,
+            **trainer_settings(accelerator=accelerator, precision=precision, deterministic=False),
+        )
+
+
+HARDWARE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    ImportError,
+    MisconfigurationException,
+)
+"""What :func:`probe_trainer` raises for settings this machine cannot run."""
+
+
+def check_hardware(accelerator: str, precision: str | None) -> None:
+    """Refuse an ``accelerator`` or ``precision`` that a one-device Lightning ``Trainer``
+    cannot use on this machine, with ``ValueError`` (Lightning would fail each trial)."""
+    # The accelerator is tried with its default precision first, so that the error names
+    # the argument at fault.
+    checks: list[tuple[str, str, str | None]] = [("accelerator", accelerator, None)]
+    if precision is not None:
+        checks.append(("precision", precision, precision))
+    for name, value, tried_precision in checks:
+        try:
+            probe_trainer(accelerator, tried_precision)
+        except HARDWARE_ERRORS as error:
+            raise ValueError(
+                f"{name} must be one Lightning can use on this machine, got {value!r}: {error}"
+            ) from None
 
 
 class EpochLines(pl.Callback):
@@ -229,8 +276,8 @@ def make_objective(
         compile_network: Compile each trial's network with ``torch.compile``.
         deterministic: Deterministic algorithms only and no cuDNN autotuning (see
             :func:`trainer_settings`).
-        limit_train_batches: Cap on training batches per epoch (an int) or a fraction, for
-            quick runs; ``None`` uses every batch.
+        limit_train_batches: Cap on training batches per epoch (an int >= 1) or a fraction of
+            them (in ``(0, 1]``), for quick runs; ``None`` uses every batch.
         seed: Seed of the data split and, with the trial number added (modulo 2**32,
             Lightning's range), of each trial's weights and batch order; in
             ``[0, 2**32 - 1]``. A seeded trial repeats exactly on a CPU; on a GPU only
@@ -241,7 +288,7 @@ def make_objective(
         pruning: Report to the study's pruner after each epoch and stop pruned trials.
         quiet: Hide Lightning's progress bar, banners and advisory warnings.
     """
-    choices = _check_objective_arguments(
+    options = _check_objective_arguments(
         dataset=dataset,
         epochs=epochs,
         num_cells=num_cells,
@@ -253,15 +300,22 @@ def make_objective(
         weight_decay=weight_decay,
         label_smoothing=label_smoothing,
         val_size=val_size,
+        compile_network=compile_network,
+        deterministic=deterministic,
+        limit_train_batches=limit_train_batches,
         seed=seed,
+        artifact_store=artifact_store,
+        pruning=pruning,
+        quiet=quiet,
     )
+    check_hardware(accelerator, precision)
     if isinstance(dataset, str):
         datamodule = make_datamodule(
             dataset,
             data_dir=data_dir,
-            batch_size=batch_size,
+            batch_size=options.batch_size,
             val_size=val_size,
-            seed=seed or 0,
+            seed=options.seed or 0,
             cutout=cutout,
             image_size=image_size,
         )
@@ -269,51 +323,65 @@ def make_objective(
         datamodule = dataset
     # The network's sizes need the data (an image folder's classes), and a batch larger than
     # the training split would fail every trial: both are known once the data is set up.
-    with quiet_lightning(quiet):
-        datamodule.prepare_data()
-        datamodule.setup("fit")
+    with quiet_lightning(options.quiet):
+        try:
+            datamodule.prepare_data()
+            datamodule.setup("fit")
+        except FileNotFoundError as error:
+            if not isinstance(dataset, str):
+                raise
+            raise ValueError(
+                f"dataset must name data that exists, got {dataset!r}: {error}"
+            ) from None
     if isinstance(dataset, str):
-        check_batch_size("batch_size", batch_size, datamodule, dataset)
+        check_batch_size("batch_size", options.batch_size, datamodule, dataset)
     hardware = trainer_settings(
-        accelerator=accelerator, precision=precision, deterministic=deterministic
+        accelerator=accelerator, precision=precision, deterministic=options.deterministic
     )
 
     def objective(trial: optuna.Trial) -> float:
         from lightning_modules.module import NASNetModule
 
-        genotype = suggest_genotype(trial, num_blocks, choices)
+        genotype = suggest_genotype(trial, options.num_blocks, options.operations)
         trial.set_user_attr(GENOTYPE_ATTR, str(genotype))
         if artifact_store is not None:
             from optuna_amoeba.visualization.dashboard import upload_cell_picture
 
-            artifact_id = upload_cell_picture(trial.study, trial, genotype, artifact_store)
+            # The note that shows the picture full size needs optuna-dashboard (extra viz).
+            artifact_id = upload_cell_picture(
+                trial.study,
+                trial,
+                genotype,
+                artifact_store,
+                embed_in_note=importlib.util.find_spec("optuna_dashboard") is not None,
+            )
             trial.set_user_attr(CELL_PICTURE_ATTR, artifact_id)
 
-        with quiet_lightning(quiet):
-            if seed is not None:
-                trial_seed = (seed + trial.number) % SEED_LIMIT
+        with quiet_lightning(options.quiet):
+            if options.seed is not None:
+                trial_seed = (options.seed + trial.number) % SEED_LIMIT
                 pl.seed_everything(trial_seed, workers=True, verbose=False)
             module = NASNetModule(
                 genotype=genotype,
-                num_cells=num_cells,
-                num_filters=num_filters,
+                num_cells=options.num_cells,
+                num_filters=options.num_filters,
                 num_classes=datamodule.num_classes,
                 in_channels=datamodule.in_channels,
                 image_size=datamodule.image_size,
-                learning_rate=learning_rate,
-                weight_decay=weight_decay,
-                label_smoothing=label_smoothing,
+                learning_rate=options.learning_rate,
+                weight_decay=options.weight_decay,
+                label_smoothing=options.label_smoothing,
             )
             _record_sizes(trial, module, datamodule)
-            if compile_network:
+            if options.compile_network:
                 module.network.compile()
             trainer = _trial_trainer(
                 trial,
-                epochs=epochs,
+                epochs=options.epochs,
                 hardware=hardware,
-                quiet=quiet,
-                pruning=pruning,
-                limit_train_batches=limit_train_batches,
+                quiet=options.quiet,
+                pruning=options.pruning,
+                limit_train_batches=options.limit_train_batches,
             )
             start = time.perf_counter()
             try:
@@ -326,6 +394,27 @@ def make_objective(
         return float(trainer.callback_metrics[MONITOR].item())
 
     return objective
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The checked arguments of :func:`make_objective` (numpy scalars made Python numbers)."""
+
+    epochs: int
+    num_cells: int
+    num_filters: int
+    num_blocks: int
+    operations: tuple[str, ...]
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    label_smoothing: float
+    compile_network: bool
+    deterministic: bool
+    limit_train_batches: int | float | None
+    seed: int | None
+    pruning: bool
+    quiet: bool
 
 
 def _check_objective_arguments(
@@ -341,20 +430,27 @@ def _check_objective_arguments(
     weight_decay: float,
     label_smoothing: float,
     val_size: int | None,
+    compile_network: bool,
+    deterministic: bool,
+    limit_train_batches: int | float | None,
     seed: int | None,
-) -> tuple[str, ...]:
-    """Refuse :func:`make_objective`'s bad arguments before any trial; return the operations."""
-    check_int("epochs", epochs, 1)
-    check_int("num_cells", num_cells, 1)
-    check_int("num_filters", num_filters, 1)
-    check_int("num_blocks", num_blocks, 1)
-    check_int("batch_size", batch_size, 1)
-    check_float("learning_rate", learning_rate, low=0.0, low_open=True)
-    check_float("weight_decay", weight_decay, low=0.0)
-    if check_float("label_smoothing", label_smoothing, low=0.0, high=1.0) == 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-    if seed is not None:
-        check_int("seed", seed, 0, SEED_LIMIT - 1)
+    artifact_store: ArtifactStore | None,
+    pruning: bool,
+    quiet: bool,
+) -> _Options:
+    """Refuse :func:`make_objective`'s bad arguments before any trial; return them checked."""
+    if not isinstance(dataset, (str, ImageDataModule)):
+        raise ValueError(
+            f"dataset must be one of {', '.join(DATASETS)} or an ImageDataModule; got {dataset!r}"
+        )
+    if artifact_store is not None and not all(
+        callable(getattr(artifact_store, method, None))
+        for method in ("open_reader", "write", "remove")
+    ):
+        raise ValueError(
+            "artifact_store must be None or an Optuna artifact store (with open_reader, write "
+            f"and remove), got {artifact_store!r}"
+        )
     choices = check_operations(operations)
     unknown = [op for op in choices if op not in OPERATIONS]
     if unknown:
@@ -367,7 +463,40 @@ def _check_objective_arguments(
             "val_size must be >= 1: the search's fitness is the validation accuracy, and "
             "without a validation split there is none (the test set is never used instead)"
         )
-    return choices
+    return _Options(
+        epochs=check_int("epochs", epochs, 1),
+        num_cells=check_int("num_cells", num_cells, 1),
+        num_filters=check_int("num_filters", num_filters, 1),
+        num_blocks=check_int("num_blocks", num_blocks, 1),
+        operations=choices,
+        batch_size=check_int("batch_size", batch_size, 1),
+        learning_rate=check_float("learning_rate", learning_rate, low=0.0, low_open=True),
+        weight_decay=check_float("weight_decay", weight_decay, low=0.0),
+        label_smoothing=check_float(
+            "label_smoothing", label_smoothing, low=0.0, high=1.0, high_open=True
+        ),
+        compile_network=check_bool("compile_network", compile_network),
+        deterministic=check_bool("deterministic", deterministic),
+        limit_train_batches=_check_limit_train_batches(limit_train_batches),
+        seed=None if seed is None else check_int("seed", seed, 0, SEED_LIMIT - 1),
+        pruning=check_bool("pruning", pruning),
+        quiet=check_bool("quiet", quiet),
+    )
+
+
+def _check_limit_train_batches(value: object) -> int | float | None:
+    """``None``, a number of batches (an int >= 1) or a fraction of them (in ``(0, 1]``)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return check_int("limit_train_batches", value, 1)
+        return check_float("limit_train_batches", value, low=0.0, high=1.0, low_open=True)
+    except ValueError:
+        raise ValueError(
+            "limit_train_batches must be None, an int >= 1 (batches) or a number in (0, 1] "
+            f"(a fraction of the batches), got {value!r}"
+        ) from None
 
 
 def _record_sizes(trial: optuna.Trial, module: Any, datamodule: ImageDataModule) -> None:
@@ -437,7 +566,7 @@ def make_accuracy_size_objective(
     """
     if size not in SIZE_OBJECTIVES:
         raise ValueError(f"size must be one of {', '.join(SIZE_OBJECTIVES)}, got {size!r}")
-    if options.get("pruning"):
+    if "pruning" in options and check_bool("pruning", options["pruning"]):
         raise ValueError("pruning=True needs a single-objective study; leave it out")
     objective = make_objective(**{**options, "pruning": False})
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from optuna_amoeba._checks import check_int
+
 
 BATCH_NORM_MOMENTUM = 0.1
 """PyTorch's momentum for BN running statistics (the reference's decay 0.9)."""
@@ -160,8 +162,7 @@ class FactorizedReduction(nn.Module):
         self, in_channels: int, out_channels: int, stride: int = 2, *, relu_first: bool = False
     ) -> None:
         super().__init__()
-        if stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+        stride = _check_stride(stride)
         if stride == 2 and out_channels % 2:
             raise ValueError(
                 f"out_channels must be even for a stride-2 factorized reduction, "
@@ -188,6 +189,14 @@ class FactorizedReduction(nn.Module):
         out = torch.cat([self.path_a(x), self.path_b(shifted)], dim=1)
         result = self.bn(out)
         return result
+
+
+def _check_stride(stride: object) -> int:
+    """``stride`` as an ``int``, 1 or 2."""
+    try:
+        return check_int("stride", stride, 1, 2)
+    except ValueError:
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}") from None
 
 
 def _identity(in_channels: int, out_channels: int, stride: int) -> nn.Module:
@@ -219,9 +228,10 @@ def make_operation(name: str, in_channels: int, out_channels: int, stride: int) 
     pointwise 1x1, BN): the paper names the operation but the reference code above has no
     dilated separable convolution, so this follows the common single-layer form.
     """
-    if stride not in (1, 2):
-        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
-    builder = OPERATION_BUILDERS.get(name)
+    stride = _check_stride(stride)
+    in_channels = check_int("in_channels", in_channels, 1)
+    out_channels = check_int("out_channels", out_channels, 1)
+    builder = OPERATION_BUILDERS.get(name) if isinstance(name, str) else None
     if builder is None:
         raise ValueError(f"name must be one of {', '.join(OPERATION_BUILDERS)}; got {name!r}")
     return builder(in_channels, out_channels, stride)

@@ -11,6 +11,7 @@ from numbers import Integral
 from numbers import Real
 
 import numpy as np
+from optuna.study import StudyDirection
 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -42,20 +43,23 @@ def check_float(
     low: float = -math.inf,
     high: float = math.inf,
     low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
-    """``value`` as a finite ``float`` in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
-    bound = "(" if low_open else "["
+    """``value`` as a finite ``float`` in ``[low, high]``; ``low_open`` and ``high_open``
+    leave out that end."""
     if math.isinf(low) and math.isinf(high):
         allowed = "a finite number"
     elif math.isinf(high):
         allowed = f"a finite number {'>' if low_open else '>='} {low:g}"
     else:
-        allowed = f"a number in {bound}{low:g}, {high:g}]"
+        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        allowed = f"a number in {bounds}"
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     number = float(value)
     below = number <= low if low_open else number < low
-    if not math.isfinite(number) or below or number > high:
+    above = number >= high if high_open else number > high
+    if not math.isfinite(number) or below or above:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return number
 
@@ -73,3 +77,25 @@ def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_optional_bool(name: str, value: object) -> bool | None:
+    """Like :func:`check_bool`, with ``None`` allowed and returned as is."""
+    if value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True, False or None, got {value!r}")
+    return bool(value)
+
+
+def check_direction(name: str, value: object) -> StudyDirection:
+    """``value`` as a ``StudyDirection``: ``MINIMIZE`` or ``MAXIMIZE``, or its name in lower
+    case as ``optuna.create_study`` takes it."""
+    if isinstance(value, StudyDirection) and value != StudyDirection.NOT_SET:
+        return value
+    if value in ("minimize", "maximize"):
+        return StudyDirection[str(value).upper()]
+    raise ValueError(
+        f"{name} must be StudyDirection.MINIMIZE or MAXIMIZE, 'minimize' or 'maximize', "
+        f"got {value!r}"
+    )

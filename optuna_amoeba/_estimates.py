@@ -8,18 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 import math
 from typing import Any
-from typing import TYPE_CHECKING
 
+from optuna.study import Study
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from optuna_amoeba._checks import check_direction
 from optuna_amoeba._checks import check_int
 from optuna_amoeba._population import Observations
 from optuna_amoeba._population import params_key
-
-
-if TYPE_CHECKING:
-    from optuna.study import Study
 
 
 @dataclass(frozen=True)
@@ -48,16 +45,21 @@ class MeanEstimate:
 
 
 def estimate_by_params(
-    evaluations: Iterable[tuple[int, Mapping[str, Any], float]], direction: StudyDirection
+    evaluations: Iterable[tuple[int, Mapping[str, Any], float]],
+    direction: StudyDirection | str,
 ) -> list[MeanEstimate]:
     """``(trial number, params, value)`` evaluations grouped by params, in order of first
     evaluation.
 
     The one grouping of evaluations by parameters that :func:`rank_by_mean`,
-    :func:`recommend_by_mean` and the benchmarks use; ``direction`` decides which way
-    ``pessimistic_mean`` moves. Only finite values enter means and the pooled noise: an
-    infinite value makes its set's mean that infinity.
+    :func:`recommend_by_mean` and the benchmarks use; ``direction`` (a ``StudyDirection``,
+    or ``"minimize"`` / ``"maximize"``) decides which way ``pessimistic_mean`` moves. Only
+    finite values enter means and the pooled noise: an infinite value makes its set's mean
+    that infinity.
     """
+    towards_worse = (
+        -1.0 if check_direction("direction", direction) == StudyDirection.MAXIMIZE else 1.0
+    )
     groups: dict[Hashable, tuple[Mapping[str, Any], Observations, list[float], list[int]]] = {}
     for number, params, value in evaluations:
         _, observations, values, numbers = groups.setdefault(
@@ -69,7 +71,6 @@ def estimate_by_params(
     squares = math.fsum(observations.squares for _, observations, _, _ in groups.values())
     degrees = sum(max(0, obs.finite_count - 1) for _, obs, _, _ in groups.values())
     noise = math.sqrt(squares / degrees) if degrees else 0.0
-    towards_worse = -1.0 if direction == StudyDirection.MAXIMIZE else 1.0
     estimates = []
     for params, observations, values, numbers in groups.values():
         count = len(values)
@@ -86,6 +87,8 @@ def estimate_by_params(
 
 
 def _ranked(study: Study, min_evaluations: object, by: str, function: str) -> list[MeanEstimate]:
+    if not isinstance(study, Study):
+        raise ValueError(f"{function} needs an optuna.Study, got {study!r}")
     if len(study.directions) != 1:
         raise ValueError(
             f"{function} needs a single-objective study; study {study.study_name!r} has "
@@ -101,13 +104,16 @@ def _ranked(study: Study, min_evaluations: object, by: str, function: str) -> li
 
 
 def rank_estimates(
-    estimates: Iterable[MeanEstimate], direction: StudyDirection, *, by: str = "pessimistic"
+    estimates: Iterable[MeanEstimate],
+    direction: StudyDirection | str,
+    *,
+    by: str = "pessimistic",
 ) -> list[MeanEstimate]:
     """``estimates`` best first by ``pessimistic_mean`` (``by="pessimistic"``) or ``mean``
     (``by="mean"``); ties keep their order, NaN comes last."""
     if by not in ("pessimistic", "mean"):
         raise ValueError(f"by must be 'pessimistic' or 'mean', got {by!r}")
-    sign = -1.0 if direction == StudyDirection.MAXIMIZE else 1.0
+    sign = -1.0 if check_direction("direction", direction) == StudyDirection.MAXIMIZE else 1.0
 
     def loss(estimate: MeanEstimate) -> tuple[bool, float]:
         value = estimate.pessimistic_mean if by == "pessimistic" else estimate.mean

@@ -13,6 +13,7 @@ from bisect import insort
 from collections import Counter
 from collections.abc import Hashable
 from collections.abc import Sequence
+import contextlib
 from dataclasses import dataclass
 from dataclasses import field
 import datetime
@@ -67,8 +68,16 @@ def distribution_key(distribution: BaseDistribution) -> Hashable:
     return (type(distribution).__name__, repr(distribution))
 
 
+def stored_proposal(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The parameters the sampler proposed for ``trial`` (its ``amoeba:proposal``), or
+    ``None`` where it holds none."""
+    proposal = trial.system_attrs.get(PROPOSAL_KEY)
+    return proposal if isinstance(proposal, dict) and proposal else None
+
+
 def params_key(params: dict[str, Any]) -> Hashable:
-    """A hashable identity of a parameter assignment, for duplicate detection."""
+    """A hashable identity of a parameter assignment, for duplicate detection (unhashable
+    for a value no Optuna distribution holds, such as a list in a hand-edited proposal)."""
     return tuple(sorted(params.items()))
 
 
@@ -233,10 +242,10 @@ class PopulationTracker:
             trial = trials[index]
             if index == exclude_number or trial.state != TrialState.RUNNING:
                 continue
-            proposal = trial.system_attrs.get(PROPOSAL_KEY)
-            params = proposal if isinstance(proposal, dict) and proposal else trial.params
+            params = stored_proposal(trial) or trial.params
             if params:
-                keys.add(params_key(params))
+                with contextlib.suppress(TypeError):  # a hand-edited proposal
+                    keys.add(params_key(params))
         keys.update(key for number, key in self.own_proposals.items() if number != exclude_number)
         return keys
 
@@ -311,10 +320,11 @@ class PopulationTracker:
         """Whether re-evaluation ``trial`` evaluated the set it was proposed for. When the
         objective suggested other parameters (its search space changed), the proposed set
         is recorded as unrepeatable and the trial counts as a new member."""
-        proposal = trial.system_attrs.get(PROPOSAL_KEY)
-        if not isinstance(proposal, dict) or params_key(proposal) == identity:
+        proposal = stored_proposal(trial)
+        if proposal is None or params_key(proposal) == identity:
             return True
-        self.unrepeatable.add(params_key(proposal))
+        with contextlib.suppress(TypeError):  # a hand-edited proposal
+            self.unrepeatable.add(params_key(proposal))
         return False
 
     def _observe(self, key: Hashable, value: float) -> None:

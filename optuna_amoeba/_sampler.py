@@ -31,6 +31,7 @@ from optuna_amoeba._population import MUTATION_KEY as MUTATION_KEY
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._population import PROPOSAL_KEY as PROPOSAL_KEY
 from optuna_amoeba._population import REEVALUATION as REEVALUATION
+from optuna_amoeba._population import stored_proposal
 from optuna_amoeba._random import sample_value
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._reevaluation import unconfirmed_leader
@@ -304,8 +305,8 @@ class AgingEvolutionSampler(BaseSampler):
             tracker, trials = self._refresh(study)
             if trial.system_attrs.get("fixed_params"):
                 return {}
-            copied = trial.system_attrs.get(PROPOSAL_KEY)
-            if isinstance(copied, dict):
+            copied = stored_proposal(trial)
+            if copied is not None:
                 # A crashed trial re-run by Optuna's stale-trial retry, which copies its
                 # system attrs: the rest of its architecture, and its lineage, stay.
                 return _within(copied, search_space)

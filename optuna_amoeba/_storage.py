@@ -73,6 +73,11 @@ _ALLOWED_URLS = (
 # or a path.
 _PASSWORD_DELIMITERS = re.compile(r"[\s&#@:/?=]+")
 
+
+class _StorageUrlError(ValueError):
+    """A URL refused here, whose message shows it through :func:`mask_url` already."""
+
+
 _StaleTrialCallback = Callable[[optuna.study.Study, FrozenTrial], None]
 
 
@@ -88,25 +93,53 @@ def mask_password(text: str) -> str:
     return masked
 
 
+def _unmasked_credentials(url: str) -> str | None:
+    """What ``mask_password`` leaves of a malformed URL's ``user:password`` part (a scheme
+    without ``//``, a space after it, no scheme at all): the text between the scheme (if any)
+    and the last ``@``, when it holds a ``:`` that is not a masked password's."""
+    masked = mask_password(url)
+    if "@" not in masked:
+        return None
+    credentials = masked.rsplit("@", 1)[0].split("://", 1)[-1]
+    if ":" not in credentials or credentials.endswith(":***"):
+        return None
+    return credentials
+
+
+def mask_url(url: str) -> str:
+    """A storage URL fit to show: ``mask_password(url)``, and for a malformed URL whose
+    ``user:password`` part that cannot find, everything between the scheme and the last
+    ``@`` as ``***``."""
+    masked = mask_password(url)
+    credentials = _unmasked_credentials(url)
+    if credentials is None:
+        return masked
+    scheme = masked.split("://", 1)[0] + "://" if "://" in masked.rsplit("@", 1)[0] else ""
+    return f"{scheme}***@{masked.rsplit('@', 1)[1]}"
+
+
 def driver_message(error: BaseException, url: str) -> str:
-    """``error``'s message on one line, masked, for an error met on the storage at ``url``;
-    a message that quotes any piece of ``url``'s password is not shown at all.
+    """``error``'s type and message on one line, masked, for an error met on the storage at
+    ``url``; a message that quotes any piece of ``url``'s password is not shown at all.
 
     A driver that misreads an unencoded password (with "#", "/", spaces...) may quote a piece
     of it as a host, port or path, where no URL is left to mask.
     """
     # SQLAlchemy appends the statement, which may hold the very values written.
     message = " ".join(mask_password(str(error).split("\n[SQL:")[0]).split())
+    passwords = [
+        match["password"] for pattern in _PASSWORD_PATTERNS for match in pattern.finditer(url)
+    ]
+    passwords.append(_unmasked_credentials(url) or "")
     pieces = {
         piece
-        for pattern in _PASSWORD_PATTERNS
-        for match in pattern.finditer(url)
-        for piece in (match["password"], *_PASSWORD_DELIMITERS.split(match["password"]))
+        for password in passwords
+        for piece in (password, *_PASSWORD_DELIMITERS.split(password))
         if piece
     }
     if any(re.search(rf"(?<![^\W_]){re.escape(piece)}(?![^\W_])", message) for piece in pieces):
         return f"{type(error).__name__} (its message quotes part of the password, so it is hidden)"
-    return message
+    return f"{type(error).__name__}: {message}"
 
 
 def storage_file(url: str) -> str | None:
@@ -208,7 +241,7 @@ def open_storage(
         raise ValueError(
             f"heartbeat_interval is supported for SQLAlchemy (RDB) storages only; Optuna "
             f"{optuna.__version__}'s JournalStorage has no heartbeat, got "
-            f"heartbeat_interval={heartbeat_interval} for {mask_password(url)}"
+            f"heartbeat_interval={heartbeat_interval} for {mask_url(url)}"
         )
     try:
         if scheme == JOURNAL_SCHEME:
@@ -219,21 +252,23 @@ def open_storage(
     except Exception as error:
         # Drivers' exceptions may quote the URL: re-raise masked, without the original chained,
         # and on one line (SQLAlchemy appends a "Background on this error" line).
-        kind = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
-        detail = driver_message(error, url)
-        raise ValueError(f"cannot open storage {mask_password(url)}: {kind}{detail}") from None
+        detail = str(error) if isinstance(error, _StorageUrlError) else driver_message(error, url)
+        raise ValueError(f"cannot open storage {mask_url(url)}: {detail}") from None
 
 
 def _open_journal_file(url: str) -> BaseStorage:
     path = url.split("://", 1)[1]
     if not path or path.endswith("/"):
-        raise ValueError(
+        raise _StorageUrlError(
             f"a journal storage URL needs a file path, e.g. journal:///abs/study.log or "
-            f"journal://relative/study.log, got {url!r}"
+            f"journal://relative/study.log, got {mask_url(url)!r}"
         )
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise ValueError(f"the directory of journal file {path!r} does not exist: {directory}")
+        raise _StorageUrlError(
+            f"the directory of journal file {mask_url(path)!r} does not exist: "
+            f"{mask_url(directory)}"
+        )
     return JournalStorage(JournalFileBackend(path))
 
 
@@ -242,12 +277,18 @@ def _open_journal_redis(url: str) -> BaseStorage:
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefixes = [value for key, value in query if key == REDIS_PREFIX_PARAMETER]
     if len(prefixes) > 1:
-        raise ValueError(f"give the Redis key prefix at most once, got {mask_password(url)}")
+        raise _StorageUrlError(f"give the Redis key prefix at most once, got {mask_url(url)}")
+    if "@" in url.split("://", 1)[1] and "@" not in parts.netloc:
+        # urlsplit ends the host part at the first "/", "?" or "#", inside such a password.
+        raise _StorageUrlError(
+            f"the user:password part of {mask_url(url)} contains '/', '?' or '#': "
+            "percent-encode it (%2F, %3F, %23)"
+        )
     database = parts.path.lstrip("/")
     if database and not database.isdigit():
-        raise ValueError(
-            f"the Redis database in {mask_password(url)} must be an int >= 0 "
-            f"(redis://host:port/0), got {database!r}"
+        raise _StorageUrlError(
+            f"the Redis database in {mask_url(url)} must be an int >= 0, got {database!r} "
+            "(redis://host:port/0)"
         )
     rest = urlencode([(key, value) for key, value in query if key != REDIS_PREFIX_PARAMETER])
     redis_url = urlunsplit(parts._replace(query=rest))
@@ -263,21 +304,21 @@ def _open_rdb(
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
-        raise ValueError(
-            f"storage URL must be {_ALLOWED_URLS}, got {mask_password(url)!r}"
+        raise _StorageUrlError(
+            f"of no supported form; a storage URL must be {_ALLOWED_URLS}"
         ) from None
     authority = url.split("://", 1)[1].split("?", 1)[0]
     if not authority.startswith("/") and authority.count("@") > 1:
         # SQLAlchemy cuts the password at its first "@" and takes the rest for the host,
         # which the driver's error would then quote.
-        raise ValueError(
-            f"the user:password part of {mask_password(url)} contains '@': percent-encode "
+        raise _StorageUrlError(
+            f"the user:password part of {mask_url(url)} contains '@': percent-encode "
             "it as %40 (e.g. user:p%40ss@host)"
         )
     try:
         sqlalchemy.engine.create_engine(parsed).dispose()
     except ImportError as error:
-        raise ValueError(
+        raise _StorageUrlError(
             f"the database driver for {parsed.drivername} is not installed "
             f"({type(error).__name__}: {error}); install it, or name an installed driver in "
             "the URL, e.g. postgresql+psycopg2:// or mysql+pymysql://"

@@ -103,6 +103,18 @@ def test_train_checkpoints_resumes_and_trains_a_study_best(
 
     assert main([*train, "--genotype", "nasnet_a", "--epochs", "3"]) == 2
     assert "trains another model (genotype differ)" in capsys.readouterr().err
+    # Fewer epochs than the checkpoint has trained: refused before anything is written.
+    assert main([*train, "--genotype", "amoebanet_a", "--epochs", "1"]) == 2
+    assert "has trained 2 epochs, more than --epochs 1" in capsys.readouterr().err
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+
+    # --restart starts over: the earlier training's checkpoints go, so none is resumed later.
+    earlier = sorted(path.name for path in last.parent.glob("*.ckpt"))
+    assert main([*train, "--genotype", "amoebanet_a", "--restart"]) == 0
+    assert f"--restart: removed {len(earlier)} checkpoint(s)" in capsys.readouterr().out
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+    kept = sorted(path.name for path in last.parent.glob("*.ckpt"))
+    assert len(kept) == 2 and kept[0].startswith("best-epoch=0-") and kept[1] == "last.ckpt"
 
     url = f"sqlite:///{tmp_path / 'found.db'}"
     study = optuna.create_study(study_name="found", storage=url, direction="maximize")
@@ -231,3 +243,28 @@ def test_progress_line_names_the_recommended_set_not_a_lucky_trial(
     assert line.startswith("[6/6 complete, 0 pruned]  trial 5 complete")
     assert "recommended=0.9000 (mean of 3, trials 0, 3, 5)" in line
     assert "trial 2)" not in line
+
+
+@pytest.mark.parametrize(
+    ("missing", "argv"),
+    [
+        ("lightning", ["search", "--dataset", "digits", "--n-trials", "1"]),
+        ("torch", ["train", "--genotype", "nasnet_a", "--dataset", "digits"]),
+    ],
+)
+def test_without_the_nas_extra_a_command_names_it_in_one_line(
+    tmp_path: Path, missing: str, argv: list[str]
+) -> None:
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None\n"
+        "from lightning_modules.cli import main\n"
+        f"sys.exit(main({argv!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"optuna-amoeba {argv[0]}: error: needs {missing}: pip install 'optuna-amoeba[nas]'\n"
+    )
+    assert list(tmp_path.iterdir()) == []

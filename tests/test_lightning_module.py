@@ -94,7 +94,7 @@ def test_training_step_adds_weighted_auxiliary_loss(monkeypatch: pytest.MonkeyPa
     [
         ("genotype", "normal: magic(h0) + identity(h1)", "cannot parse genotype"),
         ("learning_rate", -1.0, "learning_rate must be a finite number >= 0, got -1.0"),
-        ("label_smoothing", 1.0, r"label_smoothing must be in \[0, 1\), got 1.0"),
+        ("label_smoothing", 1.0, r"label_smoothing must be a number in \[0, 1\), got 1.0"),
         ("num_filters", 0, "num_filters must be an int >= 1, got 0"),
     ],
 )

@@ -203,7 +203,7 @@ def test_count_flops_grows_with_width() -> None:
         ("num_cells", 0, "num_cells must be an int >= 1, got 0"),
         ("num_filters", 0, "num_filters must be an int >= 1, got 0"),
         ("image_size", 2, "image_size must be an int >= 4, got 2"),
-        ("drop_path_keep_prob", 0.0, r"drop_path_keep_prob must be in \(0, 1\], got 0.0"),
+        ("drop_path_keep_prob", 0.0, r"drop_path_keep_prob must be a number in \(0, 1\], got 0.0"),
     ],
 )
 def test_network_rejects_impossible_sizes(option: str, value: object, message: str) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import sys
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
@@ -90,7 +91,7 @@ def test_same_seed_trains_the_same_trial() -> None:
         ("seed", 2**32, r"seed must be an int in \[0, 4294967295\], got 4294967296"),
         ("learning_rate", float("nan"), "learning_rate must be a finite number > 0, got nan"),
         ("weight_decay", float("inf"), "weight_decay must be a finite number >= 0, got inf"),
-        ("label_smoothing", 1.0, r"label_smoothing must be in \[0, 1\), got 1.0"),
+        ("label_smoothing", 1.0, r"label_smoothing must be a number in \[0, 1\), got 1.0"),
         ("dataset", "imagenet", "dataset must be one of cifar10, digits, imagefolder:PATH; got"),
         ("val_size", 0, "val_size must be >= 1: the search's fitness is the validation"),
         ("operations", ["identity", "conv_9x9"], "operations must be a non-empty subset of"),
@@ -110,3 +111,20 @@ def test_make_objective_refuses_a_batch_larger_than_the_training_images_at_once(
     study = optuna.create_study(direction="maximize")
     study.optimize(_tiny_objective(dataset="digits", batch_size=1149, epochs=1), n_trials=1)  # type: ignore[arg-type]
     assert study.trials[0].state == TrialState.COMPLETE
+
+
+def test_cell_pictures_are_uploaded_without_optuna_dashboard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the note that embeds the picture needs optuna-dashboard (the viz extra).
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
+    store = FileSystemArtifactStore(tmp_path)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(_tiny_objective(artifact_store=store), n_trials=1)  # type: ignore[arg-type]
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    artifacts = get_all_artifact_meta(trial, storage=study._storage)
+    assert [artifact.artifact_id for artifact in artifacts] == [
+        trial.user_attrs["cell_picture_artifact"]
+    ]
+    assert not study._storage.get_study_system_attrs(study._study_id)  # no dashboard note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import math
 import pathlib
 import tracemalloc
@@ -13,6 +14,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import create_trial
+from optuna.trial import TrialState
 import pytest
 
 from optuna_amoeba import _sampler
@@ -22,6 +24,7 @@ from optuna_amoeba import estimate_by_params
 from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import PARENT_KEY
 from optuna_amoeba import rank_by_mean
+from optuna_amoeba import rank_estimates
 from optuna_amoeba import recommend_by_mean
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
@@ -354,3 +357,70 @@ def test_an_int_mutation_draws_another_grid_value_by_index(
         assert (value - distribution.low) % distribution.step == 0
         assert allowed is None or value in allowed
     assert allowed is None or set(values) == allowed
+
+
+@pytest.mark.parametrize(
+    "suggest",
+    [
+        # Ranges past numpy's randint (2**63 values or more), which Optuna's samplers draw.
+        lambda trial: trial.suggest_int("x", -(2**62), 2**62),
+        lambda trial: trial.suggest_int("x", -(2**63) + 1, 2**63 - 1),
+        lambda trial: trial.suggest_float("x", 0.0, 1.0, step=1e-19),
+        # Choices Optuna takes for one value (1 == True, 0 == False == 0.0).
+        lambda trial: float(trial.suggest_categorical("x", [1, True])),
+        lambda trial: float(trial.suggest_categorical("x", [0, False, 0.0, 1])),
+    ],
+)
+def test_every_distribution_optuna_accepts_is_sampled_and_mutated(
+    suggest: Callable[[optuna.Trial], float],
+) -> None:
+    study = optuna.create_study(sampler=AgingEvolutionSampler(population_size=5, seed=0))
+    study.optimize(suggest, n_trials=30)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 30
+    assert (
+        sum(trial.system_attrs.get(MUTATION_KEY) not in ("random", "tpe") for trial in trials) > 0
+    )
+    for trial in trials:
+        assert trial.distributions["x"]._contains(
+            trial.distributions["x"].to_internal_repr(trial.params["x"])
+        )
+
+
+@pytest.mark.parametrize("maximize", [StudyDirection.MAXIMIZE, "maximize"])
+def test_estimates_take_the_direction_by_name_too(maximize: StudyDirection | str) -> None:
+    evaluations = [(0, {"a": 1}, 1.0), (1, {"a": 2}, 9.0)]
+    ranked = rank_estimates(estimate_by_params(evaluations, maximize), maximize)
+    assert [estimate.params for estimate in ranked] == [{"a": 2}, {"a": 1}]
+    ranked = rank_estimates(estimate_by_params(evaluations, "minimize"), "minimize")
+    assert [estimate.params for estimate in ranked] == [{"a": 1}, {"a": 2}]
+
+
+@pytest.mark.parametrize("direction", [None, 3, "max", "MAXIMIZE", StudyDirection.NOT_SET])
+def test_estimates_refuse_an_unknown_direction(direction: object) -> None:
+    with pytest.raises(ValueError, match=r"direction must be StudyDirection.MINIMIZE or MAXIMIZE"):
+        estimate_by_params([(0, {"a": 1}, 1.0)], direction)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"direction must be StudyDirection.MINIMIZE or MAXIMIZE"):
+        rank_estimates([], direction)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("function", [rank_by_mean, recommend_by_mean])
+def test_ranking_refuses_what_is_not_a_study(function: Callable[..., object]) -> None:
+    with pytest.raises(ValueError, match=r"needs an optuna.Study, got None"):
+        function(None)
+
+
+def test_a_hand_edited_proposal_does_not_stop_the_study() -> None:
+    study = optuna.create_study(sampler=AgingEvolutionSampler(population_size=5, seed=0))
+    study.add_trial(
+        create_trial(
+            value=0.0,
+            params={"x": 1},
+            distributions={"x": IntDistribution(0, 9)},
+            system_attrs={MUTATION_KEY: "reevaluation", "amoeba:proposal": {"x": [1]}},
+        )
+    )
+    running = study.ask()
+    study._storage.set_trial_system_attr(running._trial_id, "amoeba:proposal", {"x": [2]})
+    study.optimize(lambda trial: trial.suggest_int("x", 0, 9), n_trials=20)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 21

@@ -20,6 +20,7 @@ import pytest
 
 from optuna_amoeba import mask_password
 from optuna_amoeba import open_storage
+from optuna_amoeba._storage import mask_url
 
 
 SECRET = "s3cr3t-Pa55"
@@ -394,6 +395,40 @@ def test_bad_or_unreachable_url_names_the_problem_without_the_password(
     # No driver exception chained: tracebacks show only the masked message.
     assert error.value.__cause__ is None
     assert error.value.__context__ is None or error.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # A scheme without "//", a space after it, no scheme at all: mask_password finds no
+        # user:password part, and the driver or the URL parser would quote it.
+        (f"postgres:{SECRET}@127.0.0.1:1/db", "***@127.0.0.1:1/db"),
+        (f"postgresql:/u:{SECRET}@127.0.0.1:1/db", "***@127.0.0.1:1/db"),
+        (f"postgresql//u:{SECRET}@127.0.0.1:1/db", "***@127.0.0.1:1/db"),
+        (f"//u:{SECRET}@127.0.0.1:1/db", "***@127.0.0.1:1/db"),
+        (f"postgresql:// postgres:{SECRET}@127.0.0.1:1/db", "postgresql://***@127.0.0.1:1/db"),
+        (f"redis:/:{SECRET}@127.0.0.1:1/0", "***@127.0.0.1:1/0"),
+        (f"journal:/u:{SECRET}@study.log", "***@study.log"),
+        # urlsplit ends a Redis host at a "/" inside the password.
+        (f"redis://:{SECRET}/x@127.0.0.1:1/0", "redis://:***@127.0.0.1:1/0"),
+    ],
+)
+def test_malformed_url_never_shows_its_password(url: str, shown: str) -> None:
+    with pytest.raises(ValueError) as error:
+        open_storage(url)
+    text = str(error.value)
+    assert text.startswith(f"cannot open storage {shown}: ")
+    assert SECRET not in text and SECRET[:4] not in text
+    assert "redis://host:port/" in text or "OperationalError" in text or "contains '/'" in text
+    assert mask_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://postgres@127.0.0.1:5432/db", "sqlite:///study.db", "redis://127.0.0.1:6379/0"],
+)
+def test_mask_url_leaves_urls_without_a_password_alone(url: str) -> None:
+    assert mask_url(url) == url
 
 
 def test_missing_driver_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

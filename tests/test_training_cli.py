@@ -285,7 +285,11 @@ def test_image_folder_end_to_end_search_train_and_export(
         ),
         (
             ["train", "--genotype", "amoebanet_a", "--dropout", "1"],
-            "--momentum must be >= 0 and --dropout in [0, 1), got 0.9 and 1.0",
+            "--momentum and --dropout must be in [0, 1), got 0.9 and 1.0",
+        ),
+        (
+            ["train", "--genotype", "amoebanet_a", "--momentum", "1.5"],
+            "--momentum and --dropout must be in [0, 1), got 1.5 and 0.0",
         ),
     ],
 )

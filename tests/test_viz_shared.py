@@ -4,8 +4,11 @@ and population settings."""
 from __future__ import annotations
 
 from pathlib import Path
+import subprocess
+import sys
 
 from matplotlib.collections import PathCollection
+import numpy as np
 import optuna
 from optuna.distributions import FloatDistribution
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import nasnet
+from optuna_amoeba.visualization import plot_cell
 from optuna_amoeba.visualization import plot_lineage
 from optuna_amoeba.visualization import plot_progress
 from optuna_amoeba.visualization import write_figures
@@ -142,3 +146,54 @@ def test_population_defaults_are_the_samplers() -> None:
     )
     labels = [line.get_label() for line in plot_progress(without_sampler).axes[0].get_lines()]
     assert f"population best (P={default.population_size}, aging)" in labels
+
+
+def _small_study() -> optuna.Study:
+    study = optuna.create_study(sampler=AgingEvolutionSampler(population_size=4, seed=0))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=8)
+    return study
+
+
+def test_numpy_trial_numbers_are_trial_numbers(tmp_path: Path) -> None:
+    study = _small_study()
+    assert plot_lineage(study, np.int64(3)) is not None
+    written = write_figures(study, tmp_path, trials=[np.int64(1), 1, np.int32(1)])
+    # One trial named three ways is drawn once.
+    assert sorted(path.name for path in written) == ["progress.png", "trial_1_lineage.png"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"formats": None}, "formats must be a non-empty selection of png, svg, pdf, got None"),
+        ({"formats": 5}, "formats must be a non-empty selection of png, svg, pdf, got 5"),
+        ({"formats": ["png", "gif"]}, "got ['png', 'gif']"),
+        ({"dpi": 1e6}, "dpi must be a number in (0, 600], got 1000000.0"),
+    ],
+)
+def test_write_figures_refuses_bad_options_before_writing(
+    tmp_path: Path, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError) as error:
+        write_figures(_small_study(), tmp_path / "out", **options)  # type: ignore[arg-type]
+    assert message in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_genotype_without_blocks_is_refused_by_its_cells() -> None:
+    empty = nasnet.Genotype(nasnet.Cell(()), nasnet.Cell(()))
+    with pytest.raises(ValueError, match="normal cell must have at least 1 block, got 0"):
+        plot_cell(empty)
+
+
+def test_without_matplotlib_the_import_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "try:\n    import optuna_amoeba.visualization\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "optuna_amoeba.visualization needs matplotlib: pip install 'optuna-amoeba[viz]'"
+    )

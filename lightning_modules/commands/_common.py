@@ -21,6 +21,7 @@ from optuna_amoeba import MeanEstimate
 from optuna_amoeba._checks import check_float
 from optuna_amoeba._checks import check_int as check_int_in_range
 from optuna_amoeba._storage import existing_storage_problem
+from optuna_amoeba._storage import mask_url
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NASNET_A
@@ -227,28 +228,17 @@ def apply_dataset_defaults(
 def check_hardware(accelerator: str, precision: str | None = None, devices: int | str = 1) -> None:
     """Refuse an ``--accelerator``, ``--precision`` or ``--devices`` Lightning cannot use on
     this machine, before any I/O (Lightning would fail each trial with a traceback)."""
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-    import lightning.pytorch as pl
     from lightning.pytorch.accelerators import CPUAccelerator
 
-    from lightning_modules.objective import quiet_lightning
-    from lightning_modules.objective import trainer_settings
+    from lightning_modules.objective import HARDWARE_ERRORS
+    from lightning_modules.objective import probe_trainer
 
     given = f"--accelerator {accelerator}"
     if precision is not None:
         given += f", --precision {precision}"
     try:
-        with quiet_lightning():
-            trainer = pl.Trainer(
-                devices=devices,
-                logger=False,
-                enable_checkpointing=False,
-                **trainer_settings(
-                    accelerator=accelerator, precision=precision, deterministic=False
-                ),
-            )
-    # A missing package (torch_xla for tpu, transformer_engine...) is an ImportError.
-    except (ValueError, ImportError, MisconfigurationException) as error:
+        trainer = probe_trainer(accelerator, precision, devices)
+    except HARDWARE_ERRORS as error:
         raise UsageError(f"{given} and --devices {devices} cannot run here: {error}") from None
     cpus = os.cpu_count() or 1
     if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cpus:
@@ -301,7 +291,7 @@ def open_existing_storage(url: str) -> BaseStorage:
 def load_study(storage: BaseStorage, study_name: str | None, url: str) -> optuna.Study:
     """An existing study; with no name, the storage's only study."""
     names = sorted(study.study_name for study in storage.get_all_studies())
-    where = mask_password(url)
+    where = mask_url(url)
     if study_name is None and len(names) != 1:
         listed = ", ".join(names) if names else "none"
         raise UsageError(

@@ -62,11 +62,11 @@ from lightning_modules.datasets import imagefolder_path
 from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
-from optuna_amoeba import mask_password
 from optuna_amoeba import recommend_by_mean
 from optuna_amoeba._storage import driver_message
 from optuna_amoeba._storage import in_memory_storage
 from optuna_amoeba._storage import JOURNAL_SCHEME
+from optuna_amoeba._storage import mask_url
 from optuna_amoeba._storage import MAX_HEARTBEAT_SECONDS
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
 from optuna_amoeba._storage import REDIS_SCHEMES
@@ -576,7 +576,7 @@ def _search(
         study.pruner = pruner
         objective = _objective(args, datamodule)
         print(
-            f"searching {study_name!r} in {mask_password(args.storage)}: {args.dataset}, "
+            f"searching {study_name!r} in {mask_url(args.storage)}: {args.dataset}, "
             f"N={args.cells}, F={args.filters}, {args.epochs} epochs per trial, "
             f"until {args.n_trials} trials are complete"
             + (", the paper's aging evolution (P=100, S=25, no dedup)" if args.paper else ""),
@@ -618,7 +618,7 @@ def _write_to_storage(url: str, write: Callable[[], _Written]) -> _Written:
         # Optuna's RDBStorage wraps the driver's error in a message of its own.
         cause = error.__cause__ if isinstance(error, StorageInternalError) else None
         raise UsageError(
-            f"cannot write to storage {mask_password(url)}: {driver_message(cause or error, url)}"
+            f"cannot write to storage {mask_url(url)}: {driver_message(cause or error, url)}"
         ) from None
 
 
@@ -694,7 +694,7 @@ def dashboard_hint(url: str, artifact_dir: str) -> str:
     URL form, which it does not know) and a Redis journal only without a key prefix.
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    target = mask_password(url)
+    target = mask_url(url)
     if scheme == JOURNAL_SCHEME:
         target = url.split("://", 1)[1]
     elif scheme in REDIS_SCHEMES and f"{REDIS_PREFIX_PARAMETER}=" in url.partition("?")[2]:

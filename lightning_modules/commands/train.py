@@ -115,7 +115,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoints and metrics; a last.ckpt there resumes training (default: %(default)s)",
     )
     parser.add_argument(
-        "--restart", action="store_true", help="ignore an existing last.ckpt and start over"
+        "--restart",
+        action="store_true",
+        help="start over: remove the checkpoints (last.ckpt, best-*.ckpt) of an earlier "
+        "training in --checkpoint-dir",
     )
     parser.add_argument(
         "--export",
@@ -178,11 +181,15 @@ def _devices(text: str) -> int | str:
     return count
 
 
-def _check_checkpoint(path: Path, expected: dict[str, Any]) -> None:
+def _check_checkpoint(path: Path, expected: dict[str, Any], epochs: int) -> None:
+    """Refuse to resume ``path`` unless it trains the ``expected`` model for at most
+    ``epochs`` epochs so far."""
     from lightning_modules.export import read_hyperparameters
+    from lightning_modules.export import trained_epochs
 
     try:
         stored = read_hyperparameters(path)
+        finished = trained_epochs(path)
     except Exception as error:  # a truncated or foreign file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(f"cannot read checkpoint {path}: {reason}; use --restart") from None
@@ -191,6 +198,11 @@ def _check_checkpoint(path: Path, expected: dict[str, Any]) -> None:
         raise UsageError(
             f"checkpoint {path} trains another model ({', '.join(changed)} differ); "
             "use another --checkpoint-dir or --restart"
+        )
+    if finished > epochs:
+        raise UsageError(
+            f"checkpoint {path} has trained {finished} epochs, more than --epochs {epochs}; "
+            f"give --epochs {finished} or more to continue it, or --restart"
         )
 
 
@@ -237,10 +249,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
             "--weight-decay must be >= 0 and --label-smoothing in [0, 1), got "
             f"{args.weight_decay} and {args.label_smoothing}"
         )
-    if args.momentum < 0 or not 0 <= args.dropout < 1:
+    if not (0 <= args.momentum < 1 and 0 <= args.dropout < 1):
         raise UsageError(
-            "--momentum must be >= 0 and --dropout in [0, 1), got "
-            f"{args.momentum} and {args.dropout}"
+            f"--momentum and --dropout must be in [0, 1), got {args.momentum} and {args.dropout}"
         )
 
 
@@ -293,7 +304,10 @@ def _resume_from(
 ) -> Path | None:
     """The ``last.ckpt`` to resume from, checked to train the same model, or ``None``."""
     last = checkpoint_dir / LAST_CHECKPOINT
-    if args.restart or not last.exists():
+    if args.restart:
+        _remove_checkpoints(checkpoint_dir)
+        return None
+    if not last.exists():
         return None
     expected = {
         "genotype": str(genotype),
@@ -303,9 +317,25 @@ def _resume_from(
         "in_channels": datamodule.in_channels,
         "image_size": datamodule.image_size,
     }
-    _check_checkpoint(last, expected)
+    _check_checkpoint(last, expected, args.epochs)
     print(f"resuming from {last}")
     return last
+
+
+def _remove_checkpoints(checkpoint_dir: Path) -> None:
+    """Remove the checkpoints an earlier training wrote to ``checkpoint_dir``, so that
+    ``--restart`` leaves no ``last.ckpt`` to resume and no best checkpoint to mistake for its
+    own."""
+    earlier = sorted(checkpoint_dir.glob("last*.ckpt")) + sorted(
+        checkpoint_dir.glob("best-*.ckpt")
+    )
+    for path in earlier:
+        path.unlink(missing_ok=True)
+    if earlier:
+        print(
+            f"--restart: removed {len(earlier)} checkpoint(s) of an earlier training in "
+            f"{checkpoint_dir}"
+        )
 
 
 def _build_trainer(

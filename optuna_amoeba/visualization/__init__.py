@@ -7,6 +7,15 @@ itself does not import matplotlib. The optuna-dashboard integration is in
 
 from __future__ import annotations
 
+import importlib.util
+
+
+if importlib.util.find_spec("matplotlib") is None:
+    raise ImportError(
+        "optuna_amoeba.visualization needs matplotlib: pip install 'optuna-amoeba[viz]'",
+        name="matplotlib",
+    )
+
 from optuna_amoeba.visualization._cell import plot_cell
 from optuna_amoeba.visualization._files import FILE_FORMATS
 from optuna_amoeba.visualization._files import write_figures

@@ -30,6 +30,7 @@ from optuna_amoeba.nasnet import Block
 from optuna_amoeba.nasnet import Cell
 from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import NUM_INPUT_STATES
+from optuna_amoeba.nasnet import OPERATIONS
 
 
 _POINTS_PER_INCH = 72.0
@@ -113,7 +114,8 @@ def _check_genotype(genotype: Genotype) -> None:
             f"genotype must be an optuna_amoeba.nasnet.Genotype, got {type(genotype).__name__}"
         )
     used_ops = {op for _, cell in genotype.cells() for b in cell.blocks for op in (b.op_a, b.op_b)}
-    genotype.validate(operations=sorted(used_ops, key=str))
+    # With no operation at all, validate would name the empty operation set, not the cells.
+    genotype.validate(operations=sorted(used_ops, key=str) or OPERATIONS)
 
 
 def _draw_cell(axes: Axes, cell_type: str, cell: Cell, m: _Metrics) -> None:

@@ -25,17 +25,23 @@ from optuna_amoeba.visualization._progress import plot_progress
 _logger = optuna.logging.get_logger("optuna.amoeba.visualization")
 
 FILE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+MAX_DPI = 600
+"""The finest PNG resolution ``write_figures`` takes: print quality; a lineage figure at
+much more needs gigabytes."""
 
 
 def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
-    chosen = (formats,) if isinstance(formats, str) else tuple(formats)
-    bad = [fmt for fmt in chosen if fmt not in FILE_FORMATS]
-    if not chosen or bad:
+    if isinstance(formats, str):
+        chosen: tuple[object, ...] = (formats,)
+    elif isinstance(formats, Iterable):
+        chosen = tuple(formats)
+    else:
+        chosen = ()
+    if not chosen or any(fmt not in FILE_FORMATS for fmt in chosen):
         raise ValueError(
-            f"formats must be a non-empty selection of {', '.join(FILE_FORMATS)}, got "
-            f"{list(chosen)!r}"
+            f"formats must be a non-empty selection of {', '.join(FILE_FORMATS)}, got {formats!r}"
         )
-    return tuple(dict.fromkeys(chosen))
+    return tuple(str(fmt) for fmt in dict.fromkeys(chosen))
 
 
 def _default_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -76,22 +82,22 @@ def write_figures(
         population_size: P of the population drawn in the progress plot (see
             :func:`plot_progress`; pass it for a study loaded from storage).
         aging: Whether that population ages (see :func:`plot_progress`).
-        dpi: Resolution of PNG files (``> 0``).
+        dpi: Resolution of PNG files, in ``(0, 600]``.
 
     Returns:
         The paths written, in writing order.
     """
     chosen_formats = _check_formats(formats)
-    dpi = check_float("dpi", dpi, low=0.0, low_open=True)
+    dpi = check_float("dpi", dpi, low=0.0, high=MAX_DPI, low_open=True)
     if trials is not None and (isinstance(trials, str) or not isinstance(trials, Iterable)):
         raise ValueError(
             f"trials must be a sequence of trials or trial numbers, or None; got {trials!r}"
         )
-    selected = (
-        _default_trials(study)
-        if trials is None
-        else [resolve_trial(study, trial) for trial in trials]
-    )
+    if trials is None:
+        selected = _default_trials(study)
+    else:
+        resolved = (resolve_trial(study, trial) for trial in trials)
+        selected = list({trial.number: trial for trial in resolved}.values())
     target, target_name = value_function(study, target, target_name)
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def resolve_trial(study: optuna.Study, trial: FrozenTrial | int) -> FrozenTrial:
     number = trial.number if isinstance(trial, FrozenTrial) else trial
     if (
         isinstance(number, bool)
-        or not isinstance(number, int)
+        or not isinstance(number, numbers.Integral)
         or not 0 <= number < len(trials)
         or (isinstance(trial, FrozenTrial) and not _same_trial(trial, trials[number]))
     ):
@@ -106,7 +106,7 @@ def resolve_trial(study: optuna.Study, trial: FrozenTrial | int) -> FrozenTrial:
             f"trial must be a trial of study {study.study_name!r} or its number in "
             f"[0, {len(trials) - 1}], got {trial!r}"
         )
-    return trials[number]
+    return trials[int(number)]
 
 
 def _same_trial(given: FrozenTrial, stored: FrozenTrial) -> bool:
