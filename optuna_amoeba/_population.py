@@ -13,7 +13,6 @@ from bisect import insort
 from collections import Counter
 from collections.abc import Hashable
 from collections.abc import Sequence
-import contextlib
 from dataclasses import dataclass
 from dataclasses import field
 import datetime
@@ -244,8 +243,10 @@ class PopulationTracker:
                 continue
             params = stored_proposal(trial) or trial.params
             if params:
-                with contextlib.suppress(TypeError):  # a hand-edited proposal
+                try:
                     keys.add(params_key(params))
+                except TypeError:  # a hand-edited proposal
+                    pass
         keys.update(key for number, key in self.own_proposals.items() if number != exclude_number)
         return keys
 
@@ -323,8 +324,10 @@ class PopulationTracker:
         proposal = stored_proposal(trial)
         if proposal is None or params_key(proposal) == identity:
             return True
-        with contextlib.suppress(TypeError):  # a hand-edited proposal
+        try:
             self.unrepeatable.add(params_key(proposal))
+        except TypeError:  # a hand-edited proposal
+            pass
         return False
 
     def _observe(self, key: Hashable, value: float) -> None:
