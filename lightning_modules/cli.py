@@ -2,7 +2,8 @@
 
 Bad input (an unknown option value, a missing data set, malformed genotype text, an
 unreachable storage, impossible sizes) prints one line on stderr and exits with code 2,
-before anything is written to a study. Ctrl-C prints one line and exits with code 130.
+before anything is written to a study. Ctrl-C prints one line and exits with code 130; a
+storage that fails mid-search, one line and code 1.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import signal
 import sys
 from typing import NoReturn
 
+from optuna.exceptions import StorageInternalError
+
 from lightning_modules.commands import search
 from lightning_modules.commands import show
 from lightning_modules.commands import train
 from lightning_modules.commands._common import Interrupted
 from lightning_modules.commands._common import UsageError
 from optuna_amoeba import mask_password
+from optuna_amoeba._storage import driver_message
 
 
 USAGE_ERROR = 2
+STORAGE_FAILED = 1
 SIGNAL_EXIT_BASE = 128
 """The shells' exit code for a command stopped by a signal is 128 + its number."""
 INTERRUPTED = SIGNAL_EXIT_BASE + signal.SIGINT
@@ -82,12 +87,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"{prefix} error: {one_line(mask_password(str(error)))}", file=sys.stderr)
         return USAGE_ERROR
-    except ImportError as error:
-        package = (error.name or "").split(".")[0]
-        if package not in _NAS_PACKAGES:
+    except StorageInternalError as error:
+        # The database failed mid-search (its server gone, a connection lost for good): what
+        # is stored stays, and the same command continues the study once it is back.
+        failure = driver_message(error.__cause__ or error, args.storage)
+        print(
+            f"{prefix} error: the storage failed: {one_line(failure)}; run the same command "
+            "to continue once it is reachable",
+            file=sys.stderr,
+        )
+        return STORAGE_FAILED
+    except ModuleNotFoundError as error:
+        # Only a package itself missing: an ImportError inside an installed one is a bug or a
+        # broken install, whose traceback the user needs.
+        if error.name not in _NAS_PACKAGES:
             raise
         print(
-            f"{prefix} error: needs {package}: pip install 'optuna-amoeba[nas]'", file=sys.stderr
+            f"{prefix} error: needs {error.name}: pip install 'optuna-amoeba[nas]'",
+            file=sys.stderr,
         )
         return USAGE_ERROR
     except Interrupted as interrupted:

@@ -54,13 +54,13 @@ def _not_a_checkpoint(path: str | os.PathLike[str], reason: str) -> ValueError:
     return ValueError(f"{path} is not a NASNetModule checkpoint: {reason}")
 
 
-def _read(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:
+def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
     import pickle
 
     import torch
 
     try:
-        checkpoint = torch.load(Path(path), map_location=map_location, weights_only=True)
+        checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
     except OSError:  # a missing or unreadable file, not one of another format
         raise
     except pickle.UnpicklingError:
@@ -83,15 +83,17 @@ def _read(path: str | os.PathLike[str], map_location: str | torch.device) -> dic
 def read_hyperparameters(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The module hyperparameters stored in a checkpoint (genotype text, sizes, training
     settings and, when recorded, ``input_mean``, ``input_std`` and ``class_names``)."""
-    return dict(_read(path, "cpu")["hyper_parameters"])
+    return dict(_read(path)["hyper_parameters"])
 
 
-def trained_epochs(path: str | os.PathLike[str]) -> int:
-    """How many epochs the training that saved this checkpoint had finished."""
-    epoch = _read(path, "cpu").get("epoch")
+def read_training_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
+    """A training checkpoint's hyperparameters (as :func:`read_hyperparameters`) and the
+    number of epochs that training had finished."""
+    checkpoint = _read(path)
+    epoch = checkpoint.get("epoch")
     if isinstance(epoch, bool) or not isinstance(epoch, int):
         raise _not_a_checkpoint(path, "it records no epoch")
-    return epoch + 1
+    return dict(checkpoint["hyper_parameters"]), epoch + 1
 
 
 def load_network(
@@ -104,7 +106,9 @@ def load_network(
     """
     from lightning_modules.network import network_from_hparams
 
-    checkpoint = _read(path, map_location)
+    # Read on the CPU: a map_location that cannot take the tensors fails at .to() below, with
+    # torch's own message, not as a file that is not a checkpoint.
+    checkpoint = _read(path)
     if not isinstance(checkpoint.get("state_dict"), dict):
         raise _not_a_checkpoint(path, "it has no state_dict")
     try:

@@ -25,13 +25,13 @@ import lightning.pytorch as pl
 import optuna
 
 from lightning_modules.data import check_batch_size
-from lightning_modules.data import ImageDataModule
 from lightning_modules.data import make_datamodule
 from lightning_modules.datasets import DATASETS
 from optuna_amoeba._checks import check_bool
 from optuna_amoeba._checks import check_float
 from optuna_amoeba._checks import check_int
 from optuna_amoeba.nasnet import DEFAULT_NUM_BLOCKS
+from optuna_amoeba.nasnet import Genotype
 from optuna_amoeba.nasnet import OPERATIONS
 from optuna_amoeba.nasnet import suggest_genotype
 from optuna_amoeba.nasnet._genotype import check_operations
@@ -209,9 +209,22 @@ def keyboard_interrupts(trainer: pl.Trainer) -> Iterator[None]:
         raise KeyboardInterrupt from None
 
 
+def draw_genotype(
+    trial: optuna.Trial,
+    num_blocks: int = DEFAULT_NUM_BLOCKS,
+    operations: Iterable[str] = OPERATIONS,
+) -> Genotype:
+    """The trial's architecture, as the sampler proposes it, recorded in the trial's
+    ``genotype`` user attr; drawn again, the same (Optuna keeps a trial's parameters)."""
+    genotype = suggest_genotype(trial, num_blocks, operations)
+    if trial.user_attrs.get(GENOTYPE_ATTR) != str(genotype):
+        trial.set_user_attr(GENOTYPE_ATTR, str(genotype))
+    return genotype
+
+
 def make_objective(
     *,
-    dataset: str | ImageDataModule = "digits",
+    dataset: str | pl.LightningDataModule = "digits",
     data_dir: str | os.PathLike[str] | None = None,
     epochs: int = 25,
     num_cells: int = 3,
@@ -252,8 +265,10 @@ def make_objective(
     ``ValueError`` here too, naming the argument, what is allowed and the value.
 
     Args:
-        dataset: ``"cifar10"``, ``"digits"``, ``"imagefolder:PATH"`` or a ready data module
-            (kept across trials) with a validation split.
+        dataset: ``"cifar10"``, ``"digits"``, ``"imagefolder:PATH"`` or a ready
+            ``LightningDataModule`` (kept across trials) with a validation split and, once set
+            up, ``num_classes``, ``in_channels`` and ``image_size``, as an
+            :class:`~lightning_modules.data.ImageDataModule` has.
         data_dir: Where CIFAR-10 lives or is downloaded to.
         epochs: Training epochs per trial (paper's search: 25).
         num_cells: N of the proxy network (paper's search: 3).
@@ -309,6 +324,7 @@ def make_objective(
         quiet=quiet,
     )
     check_hardware(accelerator, precision)
+    datamodule: Any  # an ImageDataModule, or a user's module with the same sizes
     if isinstance(dataset, str):
         datamodule = make_datamodule(
             dataset,
@@ -335,6 +351,12 @@ def make_objective(
             ) from None
     if isinstance(dataset, str):
         check_batch_size("batch_size", options.batch_size, datamodule, dataset)
+    missing = [name for name in _DATA_SIZES if not hasattr(datamodule, name)]
+    if missing:
+        raise ValueError(
+            f"dataset must have {', '.join(_DATA_SIZES)} once set up, as an ImageDataModule "
+            f"has; {dataset!r} lacks {', '.join(missing)}"
+        )
     hardware = trainer_settings(
         accelerator=accelerator, precision=precision, deterministic=options.deterministic
     )
@@ -342,8 +364,7 @@ def make_objective(
     def objective(trial: optuna.Trial) -> float:
         from lightning_modules.module import NASNetModule
 
-        genotype = suggest_genotype(trial, options.num_blocks, options.operations)
-        trial.set_user_attr(GENOTYPE_ATTR, str(genotype))
+        genotype = draw_genotype(trial, options.num_blocks, options.operations)
         if artifact_store is not None:
             from optuna_amoeba.visualization.dashboard import upload_cell_picture
 
@@ -417,9 +438,13 @@ class _Options:
     quiet: bool
 
 
+# What the network is built from: a user's data module must say them.
+_DATA_SIZES = ("num_classes", "in_channels", "image_size")
+
+
 def _check_objective_arguments(
     *,
-    dataset: str | ImageDataModule,
+    dataset: str | pl.LightningDataModule,
     epochs: int,
     num_cells: int,
     num_filters: int,
@@ -439,9 +464,10 @@ def _check_objective_arguments(
     quiet: bool,
 ) -> _Options:
     """Refuse :func:`make_objective`'s bad arguments before any trial; return them checked."""
-    if not isinstance(dataset, (str, ImageDataModule)):
+    if not isinstance(dataset, (str, pl.LightningDataModule)):
         raise ValueError(
-            f"dataset must be one of {', '.join(DATASETS)} or an ImageDataModule; got {dataset!r}"
+            f"dataset must be one of {', '.join(DATASETS)} or a LightningDataModule "
+            f"(such as an ImageDataModule); got {dataset!r}"
         )
     if artifact_store is not None and not all(
         callable(getattr(artifact_store, method, None))
@@ -499,7 +525,7 @@ def _check_limit_train_batches(value: object) -> int | float | None:
         ) from None
 
 
-def _record_sizes(trial: optuna.Trial, module: Any, datamodule: ImageDataModule) -> None:
+def _record_sizes(trial: optuna.Trial, module: Any, datamodule: Any) -> None:
     """The trial's ``params`` and ``flops`` user attrs."""
     from lightning_modules.network import count_flops
     from lightning_modules.network import count_parameters

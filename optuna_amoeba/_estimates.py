@@ -11,6 +11,7 @@ from typing import Any
 
 from optuna.study import Study
 from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_amoeba._checks import check_direction
@@ -96,11 +97,24 @@ def _ranked(study: Study, min_evaluations: object, by: str, function: str) -> li
         )
     minimum = check_int("min_evaluations", min_evaluations, 1)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return rank_trials(trials, study.direction, by=by, min_evaluations=minimum)
+
+
+def rank_trials(
+    trials: Iterable[FrozenTrial],
+    direction: StudyDirection,
+    *,
+    by: str = "pessimistic",
+    min_evaluations: int = 1,
+) -> list[MeanEstimate]:
+    """:func:`recommend_by_mean`'s ranking (``by="mean"``: :func:`rank_by_mean`'s) of these
+    complete single-objective trials, for a caller that has read them already: reading the
+    study again could see trials the first read did not."""
     estimates = estimate_by_params(
-        ((trial.number, trial.params, trial.values[0]) for trial in trials), study.direction
+        ((trial.number, trial.params, trial.values[0]) for trial in trials), direction
     )
-    kept = [estimate for estimate in estimates if estimate.count >= minimum]
-    return rank_estimates(kept, study.direction, by=by)
+    kept = [estimate for estimate in estimates if estimate.count >= min_evaluations]
+    return rank_estimates(kept, direction, by=by)
 
 
 def rank_estimates(

@@ -93,29 +93,49 @@ def mask_password(text: str) -> str:
     return masked
 
 
-def _unmasked_credentials(url: str) -> str | None:
-    """What ``mask_password`` leaves of a malformed URL's ``user:password`` part (a scheme
-    without ``//``, a space after it, no scheme at all): the text between the scheme (if any)
-    and the last ``@``, when it holds a ``:`` that is not a masked password's."""
-    masked = mask_password(url)
-    if "@" not in masked:
+def _after_scheme(masked: str) -> tuple[int, str, bool] | None:
+    """Where the part after the scheme starts in ``masked``, that part, and whether a
+    ``scheme://`` precedes it; ``None`` for a local path (a journal file, ``sqlite:///``),
+    whose ``:`` and ``@`` belong to file names."""
+    scheme, separator, rest = masked.partition("://")
+    if not separator:
+        return 0, masked, False
+    if scheme.lower() == JOURNAL_SCHEME or rest.startswith("/"):
         return None
-    credentials = masked.rsplit("@", 1)[0].split("://", 1)[-1]
-    if ":" not in credentials or credentials.endswith(":***"):
+    return len(scheme) + len(separator), rest, True
+
+
+def _unmasked_span(masked: str) -> tuple[int, int] | None:
+    """Where ``masked`` (a URL through ``mask_password``) still holds what may be a password:
+    the ``user:password`` part of a malformed URL (a scheme without ``//``, a space after
+    it, no scheme at all) up to its last ``@`` before any ``?`` or ``#``; or, with no ``@``,
+    a port that is not a number (``postgresql://user:password/db``). ``None`` otherwise."""
+    found = _after_scheme(masked)
+    if found is None:
         return None
-    return credentials
+    start, rest, has_scheme = found
+    head = re.split(r"[?#]", rest, maxsplit=1)[0]
+    if "@" in head:
+        credentials = head.rsplit("@", 1)[0]
+        if ":" in credentials and not credentials.endswith(":***"):
+            return start, start + len(credentials)
+        return None
+    if not has_scheme:
+        return None
+    for host in re.split(r"[/?#]", rest, maxsplit=1)[0].split(","):
+        _, colon, port = host.rpartition(":")
+        if colon and port and not port.isdigit() and not host.endswith("]"):
+            return start + len(host) - len(port), start + len(host)
+        start += len(host) + 1
+    return None
 
 
 def mask_url(url: str) -> str:
-    """A storage URL fit to show: ``mask_password(url)``, and for a malformed URL whose
-    ``user:password`` part that cannot find, everything between the scheme and the last
-    ``@`` as ``***``."""
+    """A storage URL fit to show: ``mask_password(url)``, with what a malformed URL may
+    still hold of a password (see ``_unmasked_span``) as ``***``."""
     masked = mask_password(url)
-    credentials = _unmasked_credentials(url)
-    if credentials is None:
-        return masked
-    scheme = masked.split("://", 1)[0] + "://" if "://" in masked.rsplit("@", 1)[0] else ""
-    return f"{scheme}***@{masked.rsplit('@', 1)[1]}"
+    span = _unmasked_span(masked)
+    return masked if span is None else f"{masked[: span[0]]}***{masked[span[1] :]}"
 
 
 def driver_message(error: BaseException, url: str) -> str:
@@ -130,7 +150,10 @@ def driver_message(error: BaseException, url: str) -> str:
     passwords = [
         match["password"] for pattern in _PASSWORD_PATTERNS for match in pattern.finditer(url)
     ]
-    passwords.append(_unmasked_credentials(url) or "")
+    masked = mask_password(url)
+    span = _unmasked_span(masked)
+    if span is not None:
+        passwords.append(masked[span[0] : span[1]])
     pieces = {
         piece
         for password in passwords
@@ -179,12 +202,12 @@ def existing_storage_problem(url: str) -> str | None:
     """Why ``url`` cannot hold a study yet (a SQLite or journal file that is not there), or
     ``None``. Opening such a URL would create the file, empty."""
     if in_memory_storage(url):
-        return f"{url} is an in-memory SQLite database, which holds no study"
+        return f"{mask_url(url)} is an in-memory SQLite database, which holds no saved study"
     path = storage_file(url)
     if path is None or os.path.isfile(path):
         return None
     kind = "journal file" if url.lower().startswith(JOURNAL_SCHEME) else "SQLite database"
-    return f"no {kind} at {path}"
+    return f"no {kind} at {mask_url(path)}"
 
 
 def open_storage(
@@ -278,11 +301,17 @@ def _open_journal_redis(url: str) -> BaseStorage:
     prefixes = [value for key, value in query if key == REDIS_PREFIX_PARAMETER]
     if len(prefixes) > 1:
         raise _StorageUrlError(f"give the Redis key prefix at most once, got {mask_url(url)}")
-    if "@" in url.split("://", 1)[1] and "@" not in parts.netloc:
-        # urlsplit ends the host part at the first "/", "?" or "#", inside such a password.
+    # urlsplit ends the host part at the first "/", "?" or "#", inside such a password,
+    # and a password given without "@host" reads as the port.
+    try:
+        cut = parts.port is None and not parts.hostname and "@" in parts.path
+    except ValueError:
+        cut = True
+    if cut:
         raise _StorageUrlError(
-            f"the user:password part of {mask_url(url)} contains '/', '?' or '#': "
-            "percent-encode it (%2F, %3F, %23)"
+            "it has no host[:port] after its password: write "
+            "redis://[user]:password@host:port/db, the password's '/', '?' and '#' "
+            "percent-encoded (%2F, %3F, %23)"
         )
     database = parts.path.lstrip("/")
     if database and not database.isdigit():
@@ -305,7 +334,11 @@ def _open_rdb(
         parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
         raise _StorageUrlError(
-            f"of no supported form; a storage URL must be {_ALLOWED_URLS}"
+            f"it is of no supported form; a storage URL must be {_ALLOWED_URLS}"
+        ) from None
+    except ValueError:  # SQLAlchemy reads the port with int()
+        raise _StorageUrlError(
+            "its port is not a number: write dialect://user:password@host:port/db"
         ) from None
     authority = url.split("://", 1)[1].split("?", 1)[0]
     if not authority.startswith("/") and authority.count("@") > 1:
@@ -336,6 +369,10 @@ def _open_rdb(
             else "failed_trial_callback"
         )
         options[callback] = _stale_trial_retry(max_retry)
+    if parsed.get_backend_name() != "sqlite":
+        # A connection the server dropped (a restart, an idle timeout, a failover) is
+        # replaced when next taken from the pool, instead of failing the worker's next write.
+        options["engine_kwargs"] = {"pool_pre_ping": True}
     with _schema_lock(parsed), _quiet_experimental():
         for attempt in range(1, _SQLITE_CREATE_ATTEMPTS):
             try:

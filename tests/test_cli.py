@@ -109,12 +109,16 @@ def test_train_checkpoints_resumes_and_trains_a_study_best(
     assert torch.load(last, weights_only=True)["global_step"] == 4
 
     # --restart starts over: the earlier training's checkpoints go, so none is resumed later.
+    # The user's own copies stay, whatever their names.
     earlier = sorted(path.name for path in last.parent.glob("*.ckpt"))
+    for copy in ("best-model-for-paper.ckpt", "last-epoch2-keep.ckpt"):
+        (last.parent / copy).write_bytes(last.read_bytes())
     assert main([*train, "--genotype", "amoebanet_a", "--restart"]) == 0
     assert f"--restart: removed {len(earlier)} checkpoint(s)" in capsys.readouterr().out
     assert torch.load(last, weights_only=True)["global_step"] == 2
     kept = sorted(path.name for path in last.parent.glob("*.ckpt"))
-    assert len(kept) == 2 and kept[0].startswith("best-epoch=0-") and kept[1] == "last.ckpt"
+    assert len(kept) == 4 and kept[0].startswith("best-epoch=0-")
+    assert kept[1:] == ["best-model-for-paper.ckpt", "last-epoch2-keep.ckpt", "last.ckpt"]
 
     url = f"sqlite:///{tmp_path / 'found.db'}"
     study = optuna.create_study(study_name="found", storage=url, direction="maximize")
@@ -255,8 +259,14 @@ def test_progress_line_names_the_recommended_set_not_a_lucky_trial(
 def test_without_the_nas_extra_a_command_names_it_in_one_line(
     tmp_path: Path, missing: str, argv: list[str]
 ) -> None:
+    # As when the package is not installed: importing it, or anything in it, finds nothing.
     code = (
-        f"import sys; sys.modules[{missing!r}] = None\n"
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] == {missing!r}:\n"
+        f"            raise ModuleNotFoundError('No module named {missing}', name={missing!r})\n"
+        "sys.meta_path.insert(0, Absent())\n"
         "from lightning_modules.cli import main\n"
         f"sys.exit(main({argv!r}))\n"
     )
@@ -268,3 +278,44 @@ def test_without_the_nas_extra_a_command_names_it_in_one_line(
         f"optuna-amoeba {argv[0]}: error: needs {missing}: pip install 'optuna-amoeba[nas]'\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_import_error_inside_an_installed_package_keeps_its_traceback(tmp_path: Path) -> None:
+    # A bug or a broken install, not a missing extra: the traceback tells which.
+    code = (
+        "import sys\n"
+        "from lightning_modules.commands import show\n"
+        "def broken(args):\n"
+        "    raise ImportError('libcudnn.so.9: cannot open shared object file', name='torch._C')\n"
+        "show.run = broken\n"
+        "from lightning_modules.cli import main\n"
+        "sys.exit(main(['show']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "libcudnn.so.9" in result.stderr
+
+
+def test_a_storage_failing_mid_search_is_one_line_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optuna.exceptions import StorageInternalError
+
+    from lightning_modules.commands import search
+
+    url = "postgresql://amoeba:s3cret@db.example/amoeba"
+
+    def lost_server(args: object) -> int:
+        cause = ConnectionError(f"server closed the connection: {url}\nbackground")
+        raise StorageInternalError("An exception is raised during the commit.") from cause
+
+    monkeypatch.setattr(search, "run", lost_server)
+    assert main(["search", "--storage", url]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "optuna-amoeba search: error: the storage failed: ConnectionError: server closed the "
+        "connection: postgresql://amoeba:***@db.example/amoeba background; run the same "
+        "command to continue once it is reachable\n"
+    )

@@ -292,6 +292,24 @@ ROWS: list[Row] = [
     *_train_and_show("--storage sqlite:///{tmp}/missing.db", "no SQLite database at"),
     *_train_and_show("--storage journal:///{tmp}/missing.log", "no journal file at"),
     *_train_and_show("--storage sqlite://", "sqlite:// is an in-memory SQLite database"),
+    # Malformed URLs holding a password: never shown.
+    *(
+        (argv, error)
+        for url, error in (
+            (f"sqlite:// user:{PASSWORD}@/", "sqlite://***@/ is an in-memory SQLite database"),
+            (f"postgresql://amoeba:{PASSWORD}/amoeba", "its port is not a number"),
+            (f"redis://:{PASSWORD}/x@127.0.0.1:1/0", "it has no host[:port] after its password"),
+        )
+        for argv in (
+            ["search", *SMALL, "--storage", url],
+            ["train", "--from-study", "--storage", url],
+            ["show", "--storage", url],
+        )
+    ),
+    *(
+        ([*command, "--storage", f"sqlite://us/er:{PASSWORD}@/"], "no SQLite database at ***@/")
+        for command in (["train", "--from-study"], ["show"])
+    ),
     *(
         row
         for url in UNREACHABLE

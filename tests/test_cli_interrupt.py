@@ -25,6 +25,7 @@ from lightning_modules.commands._interrupt import InterruptGuard
 from lightning_modules.commands._interrupt import requeue_interrupted
 from lightning_modules.module import NASNetModule
 from lightning_modules.objective import keyboard_interrupts
+from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import MUTATION_KEY
 from optuna_amoeba import PARENT_KEY
 
@@ -94,6 +95,37 @@ def test_ctrl_c_in_training_fails_the_trial_requeues_it_and_a_rerun_continues(
         assert retried.system_attrs[key] == interrupted.system_attrs[key], key
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 4
+
+
+def test_ctrl_c_during_the_proposal_waits_for_it_then_requeues_the_architecture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proposals = []
+    propose = AgingEvolutionSampler.sample_relative
+
+    def interrupted_proposal(self: AgingEvolutionSampler, *args: Any) -> dict[str, Any]:
+        proposals.append(None)
+        if len(proposals) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the sampler proposes
+        return propose(self, *args)
+
+    monkeypatch.setattr(AgingEvolutionSampler, "sample_relative", interrupted_proposal)
+    url = f"sqlite:///{tmp_path / 'amoeba.db'}"
+    search = ["search", *BARE_TINY, *EVOLVING, "--storage", url, "--study-name", "s"]
+    assert main([*search, "--n-trials", "4"]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err == (
+        "optuna-amoeba search: stopped by SIGTERM; trial 2 failed and its architecture is "
+        "queued to be trained again; run the same command to continue the study\n"
+    )
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
+        TrialState.FAIL,
+        TrialState.WAITING,
+    ]
+    assert len(trials[2].params) == len(trials[0].params)
+    assert trials[3].params == trials[2].params
 
 
 def test_ctrl_c_outside_training_waits_for_the_trial_to_be_stored() -> None:

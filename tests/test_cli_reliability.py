@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
+from lightning_modules.cli import build_parser
 from lightning_modules.cli import main
 from lightning_modules.commands import search
 from lightning_modules.commands.search import dashboard_hint
@@ -244,3 +245,16 @@ def test_train_refuses_to_resume_a_checkpoint_of_other_images(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "trains another model (in_channels differ); use another --checkpoint-dir" in err
+
+
+def test_workers_with_distinct_seeds_never_replay_each_others_draws() -> None:
+    # The documented --seed 1, --seed 2... per worker: one joining a study of one trial drew
+    # what the one that started it drew (seed + trial count), so both trained the same.
+    def first_genotype(seed: int, existing_trials: int) -> str:
+        args = build_parser().parse_args(["search", "--seed", str(seed)])
+        sampler = search._make_sampler(args, num_existing_trials=existing_trials)
+        return str(suggest_genotype(optuna.create_study(sampler=sampler).ask()))
+
+    assert first_genotype(2, 0) != first_genotype(1, 1)
+    assert first_genotype(1, 0) != first_genotype(0, 1)
+    assert first_genotype(1, 5) == first_genotype(1, 5)

@@ -8,12 +8,15 @@ import math
 from pathlib import Path
 import pickle
 
+import lightning.pytorch as pl
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.data import TensorDataset
 
 from lightning_modules.data import DigitsDataModule
 from lightning_modules.data import ImageFolderDataModule
@@ -141,9 +144,9 @@ def test_data_modules_keep_numpy_scalars_as_ints(tmp_path: Path) -> None:
             for flag in ("compile_network", "pruning", "deterministic", "quiet")
             for value in ("no", 1, None)
         ),
-        ("dataset", None, "dataset must be one of .* or an ImageDataModule; got None"),
-        ("dataset", 5, "dataset must be one of .* or an ImageDataModule; got 5"),
-        ("dataset", object(), "dataset must be one of .* or an ImageDataModule; got <object"),
+        ("dataset", None, "dataset must be one of .* or a LightningDataModule .*; got None"),
+        ("dataset", 5, "dataset must be one of .* or a LightningDataModule .*; got 5"),
+        ("dataset", object(), "dataset must be one of .* or a LightningDataModule .*; got <obj"),
         (
             "dataset",
             "imagefolder:/nonexistent",
@@ -344,3 +347,35 @@ def test_data_modules_refuse_bad_arguments(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         make(tmp_path)
+
+
+class _TensorData(pl.LightningDataModule):
+    """A user's own data module: not an ImageDataModule, with the sizes the network needs
+    (or without them, when ``sizes`` is False)."""
+
+    def __init__(self, sizes: bool = True) -> None:
+        super().__init__()
+        if sizes:
+            self.num_classes, self.in_channels, self.image_size = 3, 1, 8
+
+    def setup(self, stage: str | None = None) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.images = torch.randn(64, 1, 8, 8, generator=generator)
+        self.labels = torch.randint(0, 3, (64,), generator=generator)
+
+    def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
+        return DataLoader(TensorDataset(self.images, self.labels), batch_size=16)
+
+    def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
+        return DataLoader(TensorDataset(self.images, self.labels), batch_size=16)
+
+
+def test_objective_takes_any_lightning_data_module_with_the_sizes() -> None:
+    study = optuna.create_study(direction="maximize")
+    study.optimize(_objective(dataset=_TensorData(), quiet=True), n_trials=1)  # type: ignore[arg-type]
+    assert study.trials[0].state == TrialState.COMPLETE
+
+
+def test_objective_refuses_a_data_module_without_the_sizes() -> None:
+    with pytest.raises(ValueError, match=r"lacks num_classes, in_channels, image_size"):
+        _objective(dataset=_TensorData(sizes=False))

@@ -273,3 +273,36 @@ def test_target_name_labels_the_note_and_the_graph(lucky_trial_study: optuna.Stu
     assert "Trial **2**, size **" in note
     figure = dashboard.progress_figure(lucky_trial_study, target=size, target_name="size")
     assert figure.layout.yaxis.title.text == "size"
+
+
+def test_a_trial_completed_by_another_worker_meanwhile_does_not_break_the_refresh() -> None:
+    # Another worker completes the study's new leader between the refresh's read of the
+    # trials and its ranking: the ranking must come from the same read.
+    study = optuna.create_study(direction="maximize")
+    for value in (0.1, 0.2):
+        study.enqueue_trial({"x": value})
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    read_before = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    study.enqueue_trial({"x": 0.9})
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    shown = dashboard._incumbent(study, read_before, lambda trial: trial.values[0], None)
+    assert shown is not None and shown[0].number == 1
+
+
+def test_a_failed_refresh_warns_and_the_search_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lightning_modules.commands.search import DashboardUpdater
+
+    def lost_connection(study: optuna.Study) -> None:
+        raise RuntimeError("server closed the connection to postgresql://u:s3cret@h/db")
+
+    monkeypatch.setattr(dashboard, "update_study_dashboard", lost_connection)
+    study = optuna.create_study()
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    updater = DashboardUpdater()
+    with caplog.at_level("WARNING"):
+        updater(study, study.trials[0])
+    assert updater.enabled
+    assert "optuna-dashboard graphs not updated after trial 0: RuntimeError" in caplog.text
+    assert "s3cret" not in caplog.text

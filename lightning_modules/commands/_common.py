@@ -21,6 +21,7 @@ from optuna_amoeba import MeanEstimate
 from optuna_amoeba._checks import check_float
 from optuna_amoeba._checks import check_int as check_int_in_range
 from optuna_amoeba._storage import existing_storage_problem
+from optuna_amoeba._storage import in_memory_storage
 from optuna_amoeba._storage import mask_url
 from optuna_amoeba.nasnet import AMOEBANET_A
 from optuna_amoeba.nasnet import Genotype
@@ -284,7 +285,8 @@ def open_existing_storage(url: str) -> BaseStorage:
     refused, not created empty."""
     problem = existing_storage_problem(url)
     if problem is not None:
-        raise UsageError(f"{problem}; run optuna-amoeba search first, or fix --storage")
+        hint = "fix --storage" if in_memory_storage(url) else "run optuna-amoeba search first"
+        raise UsageError(f"{problem}; {hint}")
     return open_storage(url)
 
 

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from lightning_modules.objective import draw_genotype
 from lightning_modules.objective import GENOTYPE_ATTR
 from optuna_amoeba._storage import retry_trial
 
@@ -83,10 +84,13 @@ class InterruptGuard:
             raise KeyboardInterrupt
 
     def objective(self, objective: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:
-        """``objective``, interruptible at once while it runs."""
+        """``objective``, interruptible at once once the trial's architecture is drawn and
+        recorded (the sampler's proposal and its writes are held back from Ctrl-C)."""
 
         def interruptible(trial: optuna.Trial) -> Any:
             self.trial_number = trial.number
+            self.stop_if_requested()
+            draw_genotype(trial)  # the same architecture the objective then trains
             self.stop_if_requested()
             self.training = True
             try:

@@ -17,6 +17,7 @@ from typing import TextIO
 from typing import TypeVar
 import warnings
 
+import numpy as np
 import optuna
 from optuna.exceptions import StorageInternalError
 from optuna.trial import FrozenTrial
@@ -66,6 +67,7 @@ from optuna_amoeba import recommend_by_mean
 from optuna_amoeba._storage import driver_message
 from optuna_amoeba._storage import in_memory_storage
 from optuna_amoeba._storage import JOURNAL_SCHEME
+from optuna_amoeba._storage import mask_password
 from optuna_amoeba._storage import mask_url
 from optuna_amoeba._storage import MAX_HEARTBEAT_SECONDS
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
@@ -344,10 +346,16 @@ class DashboardUpdater:
         except ImportError as error:
             self.enabled = False
             _logger.warning(f"optuna-dashboard graphs not updated: {error}")
+        # The trial is stored; a failed refresh (a storage hiccup) must not stop the search.
+        except Exception as error:
+            _logger.warning(
+                f"optuna-dashboard graphs not updated after trial {trial.number}: "
+                f"{type(error).__name__}: {' '.join(mask_password(str(error)).split())}"
+            )
 
 
 def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> AgingEvolutionSampler:
-    """The sampler; a continued study offsets ``--seed`` by its trial count so that a rerun
+    """The sampler; a continued study mixes ``--seed`` with its trial count so that a rerun
     does not replay the random draws of the first run."""
     options: dict[str, float | bool] = {}
     if args.dedup is not None:
@@ -365,7 +373,13 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
     if args.tpe_probability is not None:
         options["tpe_probability"] = args.tpe_probability
     if args.seed is not None:
-        options["seed"] = (args.seed + num_existing_trials) % 2**32
+        # Mixed, not added: a worker with --seed 1 joining a study of one trial must not
+        # replay the draws of a worker with --seed 2 that started it.
+        options["seed"] = (
+            args.seed
+            if num_existing_trials == 0
+            else int(np.random.SeedSequence([args.seed, num_existing_trials]).generate_state(1)[0])
+        )
     try:
         if args.sample_size is None and args.population_size is not None:
             options["sample_size"] = default_sample_size(args.population_size)
@@ -448,8 +462,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
     check_int(args, "heartbeat", 1, MAX_HEARTBEAT_SECONDS)
     if in_memory_storage(args.storage):
         raise UsageError(
-            f"--storage {args.storage} is an in-memory SQLite database: the study would end "
-            "with this command; name a file, e.g. sqlite:///amoeba.db"
+            f"--storage {mask_url(args.storage)} is an in-memory SQLite database: the study "
+            "would end with this command; name a file, e.g. sqlite:///amoeba.db"
         )
     check_cpu_threads(args)
     if args.learning_rate <= 0 or args.weight_decay < 0 or not 0 <= args.label_smoothing < 1:

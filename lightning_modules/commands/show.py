@@ -18,7 +18,7 @@ from lightning_modules.commands._common import load_study
 from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_existing_storage
 from lightning_modules.commands._pareto import show_front
-from optuna_amoeba import recommend_by_mean
+from optuna_amoeba._estimates import rank_trials
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     # A study searched by optuna-amoeba maximises validation accuracy; others may minimise.
     maximize = study.direction == StudyDirection.MAXIMIZE
     target, short = ("validation accuracy", "val_acc") if maximize else ("value", "value")
-    ranked = recommend_by_mean(study)[: args.top]
+    ranked = rank_trials(trials, study.direction)[: args.top]  # the trials read above
     by_number = {trial.number: trial for trial in trials}
     # One picture per architecture: its first training's, whose lineage shows where it came from.
     best = [by_number[estimate.trial_numbers[0]] for estimate in ranked]

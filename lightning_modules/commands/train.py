@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+import re
 from typing import Any
 
 import optuna
@@ -45,6 +46,10 @@ from optuna_amoeba.nasnet import Genotype
 
 
 LAST_CHECKPOINT = "last.ckpt"
+BEST_CHECKPOINT = "best-{epoch}-{val_acc:.4f}"
+# The names Lightning's ModelCheckpoint gives LAST_CHECKPOINT and BEST_CHECKPOINT, with
+# "-v1", "-v2"... when the name is taken: what --restart removes, and nothing else.
+_OWN_CHECKPOINT = re.compile(r"(last|best-epoch=\d+-val_acc=\d+\.\d+)(-v\d+)?\.ckpt")
 
 _RECIPE_OPTIONS: dict[str, tuple[type, str]] = {
     "epochs": (int, "training epochs"),
@@ -117,8 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--restart",
         action="store_true",
-        help="start over: remove the checkpoints (last.ckpt, best-*.ckpt) of an earlier "
-        "training in --checkpoint-dir",
+        help="start over: remove the checkpoints an earlier training wrote in --checkpoint-dir "
+        "(last.ckpt, best-epoch=...ckpt)",
     )
     parser.add_argument(
         "--export",
@@ -184,12 +189,10 @@ def _devices(text: str) -> int | str:
 def _check_checkpoint(path: Path, expected: dict[str, Any], epochs: int) -> None:
     """Refuse to resume ``path`` unless it trains the ``expected`` model for at most
     ``epochs`` epochs so far."""
-    from lightning_modules.export import read_hyperparameters
-    from lightning_modules.export import trained_epochs
+    from lightning_modules.export import read_training_state
 
     try:
-        stored = read_hyperparameters(path)
-        finished = trained_epochs(path)
+        stored, finished = read_training_state(path)
     except Exception as error:  # a truncated or foreign file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(f"cannot read checkpoint {path}: {reason}; use --restart") from None
@@ -326,8 +329,10 @@ def _remove_checkpoints(checkpoint_dir: Path) -> None:
     """Remove the checkpoints an earlier training wrote to ``checkpoint_dir``, so that
     ``--restart`` leaves no ``last.ckpt`` to resume and no best checkpoint to mistake for its
     own."""
-    earlier = sorted(checkpoint_dir.glob("last*.ckpt")) + sorted(
-        checkpoint_dir.glob("best-*.ckpt")
+    earlier = (
+        sorted(path for path in checkpoint_dir.iterdir() if _OWN_CHECKPOINT.fullmatch(path.name))
+        if checkpoint_dir.is_dir()
+        else []
     )
     for path in earlier:
         path.unlink(missing_ok=True)
@@ -355,7 +360,7 @@ def _build_trainer(
         # Model selection on the validation split only; without one, the last epoch's.
         ModelCheckpoint(
             dirpath=str(checkpoint_dir),
-            filename="best-{epoch}-{val_acc:.4f}",
+            filename=BEST_CHECKPOINT,
             monitor=MONITOR,
             mode="max",
             save_last=True,

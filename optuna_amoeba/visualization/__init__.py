@@ -11,7 +11,7 @@ import importlib.util
 
 
 if importlib.util.find_spec("matplotlib") is None:
-    raise ImportError(
+    raise ModuleNotFoundError(
         "optuna_amoeba.visualization needs matplotlib: pip install 'optuna-amoeba[viz]'",
         name="matplotlib",
     )

@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from optuna_amoeba import nasnet
 from optuna_amoeba._checks import check_bool
 from optuna_amoeba._estimates import MeanEstimate
-from optuna_amoeba._estimates import recommend_by_mean
+from optuna_amoeba._estimates import rank_trials
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba.visualization._cell import plot_cell
 from optuna_amoeba.visualization._history import describe_descent
@@ -241,8 +241,9 @@ def _incumbent(
     if not completed:
         return None
     if target is None and len(study.directions) == 1:
-        # Without a target every complete trial is in ``completed``, so the set's first is too.
-        recommended = recommend_by_mean(study)[0]
+        # Without a target ``completed`` is every complete trial: ranked from this one read, the
+        # set's first trial is among them even while other workers finish trials.
+        recommended = rank_trials(completed, study.direction)[0]
         first = next(t for t in completed if t.number == recommended.trial_numbers[0])
         return first, recommended
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
