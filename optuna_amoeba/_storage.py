@@ -100,23 +100,23 @@ def _after_scheme(masked: str) -> tuple[int, str, bool] | None:
     scheme, separator, rest = masked.partition("://")
     if not separator:
         return 0, masked, False
-    if scheme.lower() == JOURNAL_SCHEME or rest.startswith("/"):
+    local = scheme.lower() == JOURNAL_SCHEME or scheme.lower().startswith("sqlite")
+    if local and rest.startswith("/"):
         return None
     return len(scheme) + len(separator), rest, True
 
 
 def _unmasked_span(masked: str) -> tuple[int, int] | None:
     """Where ``masked`` (a URL through ``mask_password``) still holds what may be a password:
-    the ``user:password`` part of a malformed URL (a scheme without ``//``, a space after
-    it, no scheme at all) up to its last ``@`` before any ``?`` or ``#``; or, with no ``@``,
-    a port that is not a number (``postgresql://user:password/db``). ``None`` otherwise."""
+    the ``user:password`` part of a malformed URL (a scheme without ``//``, a space or a
+    third ``/`` after it, no scheme at all) up to its last ``@``; or, with no ``@``, a port
+    that is not a number (``postgresql://user:password/db``). ``None`` otherwise."""
     found = _after_scheme(masked)
     if found is None:
         return None
     start, rest, has_scheme = found
-    head = re.split(r"[?#]", rest, maxsplit=1)[0]
-    if "@" in head:
-        credentials = head.rsplit("@", 1)[0]
+    if "@" in rest:
+        credentials = rest.rsplit("@", 1)[0]
         if ":" in credentials and not credentials.endswith(":***"):
             return start, start + len(credentials)
         return None
@@ -207,7 +207,8 @@ def existing_storage_problem(url: str) -> str | None:
     if path is None or os.path.isfile(path):
         return None
     kind = "journal file" if url.lower().startswith(JOURNAL_SCHEME) else "SQLite database"
-    return f"no {kind} at {mask_url(path)}"
+    local = _after_scheme(mask_password(url)) is None
+    return f"no {kind} at {path if local else mask_url(path)}"
 
 
 def open_storage(
@@ -304,7 +305,8 @@ def _open_journal_redis(url: str) -> BaseStorage:
     # urlsplit ends the host part at the first "/", "?" or "#", inside such a password,
     # and a password given without "@host" reads as the port.
     try:
-        cut = parts.port is None and not parts.hostname and "@" in parts.path
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        cut = "@" in parts.path  # a Redis path is a database number only
     except ValueError:
         cut = True
     if cut:

@@ -299,6 +299,9 @@ ROWS: list[Row] = [
             (f"sqlite:// user:{PASSWORD}@/", "sqlite://***@/ is an in-memory SQLite database"),
             (f"postgresql://amoeba:{PASSWORD}/amoeba", "its port is not a number"),
             (f"redis://:{PASSWORD}/x@127.0.0.1:1/0", "it has no host[:port] after its password"),
+            (f"redis://:1234/{PASSWORD}@127.0.0.1:1/0", "it has no host[:port] after its"),
+            (f"postgresql:///amoeba:{PASSWORD}@127.0.0.1:1/amoeba", "postgresql://***@127.0.0.1"),
+            (f"postgresql:/amoeba:s3#{PASSWORD}@127.0.0.1:1/amoeba", "***@127.0.0.1:1/amoeba"),
         )
         for argv in (
             ["search", *SMALL, "--storage", url],

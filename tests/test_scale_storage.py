@@ -143,6 +143,9 @@ def test_existing_storage_problem_names_files_that_are_not_there(tmp_path: Path)
             == f"{url} is an in-memory SQLite database, which holds no saved study"
         )
     assert existing_storage_problem("postgresql://u@h/db") is None
+    # A local path's ":" and "@" belong to its file name: shown as it is.
+    odd = tmp_path / "run:3@node1" / "study.db"
+    assert existing_storage_problem(f"sqlite:///{odd}") == f"no SQLite database at {odd}"
     assert not missing.exists()
     missing.write_text("")
     assert existing_storage_problem(f"sqlite:///{missing}") is None
@@ -416,10 +419,23 @@ _NO_FORM = "it is of no supported form"
             "postgresql://***@127.0.0.1:1/db",
             "OperationalError",
         ),
+        (f"postgres:amoeba:s3c#{SECRET}@127.0.0.1:1/db", "***@127.0.0.1:1/db", _NO_FORM),
+        (f"postgresql:/u:s3c?{SECRET}@127.0.0.1:1/db", "***@127.0.0.1:1/db", _NO_FORM),
+        # A third "/" after the scheme: the user part holds a "/", which mask_password skips.
+        (
+            f"postgresql:///amoeba:{SECRET}@127.0.0.1:1/db",
+            "postgresql://***@127.0.0.1:1/db",
+            "OperationalError",
+        ),
         # A password without "@host" reads as the port.
         (f"postgresql://u:{SECRET}/db", "postgresql://u:***/db", "its port is not a number"),
         (f"redis://u:{SECRET}/0", "redis://u:***/0", "it has no host[:port] after its password"),
-        # urlsplit ends a Redis host at a "/" inside the password.
+        # urlsplit ends a Redis host at a "/" inside the password, digits before it a port.
+        (
+            f"redis://:1234/{SECRET}@127.0.0.1:1/0",
+            "redis://:***@127.0.0.1:1/0",
+            "it has no host[:port] after its password",
+        ),
         (
             f"redis://:{SECRET}/x@127.0.0.1:1/0",
             "redis://:***@127.0.0.1:1/0",

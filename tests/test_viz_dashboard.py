@@ -294,15 +294,18 @@ def test_a_failed_refresh_warns_and_the_search_goes_on(
 ) -> None:
     from lightning_modules.commands.search import DashboardUpdater
 
+    url = "postgresql://u:s3cret@h/db"
+
     def lost_connection(study: optuna.Study) -> None:
-        raise RuntimeError("server closed the connection to postgresql://u:s3cret@h/db")
+        cause = RuntimeError(f"server closed the connection to {url}")
+        raise optuna.exceptions.StorageInternalError("An exception is raised.") from cause
 
     monkeypatch.setattr(dashboard, "update_study_dashboard", lost_connection)
     study = optuna.create_study()
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
-    updater = DashboardUpdater()
+    updater = DashboardUpdater(url)
     with caplog.at_level("WARNING"):
         updater(study, study.trials[0])
     assert updater.enabled
-    assert "optuna-dashboard graphs not updated after trial 0: RuntimeError" in caplog.text
+    assert "graphs not updated after trial 0: RuntimeError: server closed" in caplog.text
     assert "s3cret" not in caplog.text

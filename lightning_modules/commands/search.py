@@ -67,7 +67,6 @@ from optuna_amoeba import recommend_by_mean
 from optuna_amoeba._storage import driver_message
 from optuna_amoeba._storage import in_memory_storage
 from optuna_amoeba._storage import JOURNAL_SCHEME
-from optuna_amoeba._storage import mask_password
 from optuna_amoeba._storage import mask_url
 from optuna_amoeba._storage import MAX_HEARTBEAT_SECONDS
 from optuna_amoeba._storage import REDIS_PREFIX_PARAMETER
@@ -333,8 +332,9 @@ class ProgressDisplay:
 class DashboardUpdater:
     """Refresh the study's optuna-dashboard graphs after each complete trial, if installed."""
 
-    def __init__(self) -> None:
+    def __init__(self, storage_url: str) -> None:
         self.enabled = importlib.util.find_spec("optuna_dashboard") is not None
+        self.storage_url = storage_url
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if not self.enabled or trial.state != TrialState.COMPLETE:
@@ -348,9 +348,9 @@ class DashboardUpdater:
             _logger.warning(f"optuna-dashboard graphs not updated: {error}")
         # The trial is stored; a failed refresh (a storage hiccup) must not stop the search.
         except Exception as error:
+            failure = driver_message(error.__cause__ or error, self.storage_url)
             _logger.warning(
-                f"optuna-dashboard graphs not updated after trial {trial.number}: "
-                f"{type(error).__name__}: {' '.join(mask_password(str(error)).split())}"
+                f"optuna-dashboard graphs not updated after trial {trial.number}: {failure}"
             )
 
 
@@ -604,7 +604,7 @@ def _search(
                 callbacks=[
                     optuna.study.MaxTrialsCallback(args.n_trials, states=(TrialState.COMPLETE,)),
                     ProgressDisplay(args.n_trials),
-                    DashboardUpdater(),
+                    DashboardUpdater(args.storage),
                     guard.callback,
                 ],
                 gc_after_trial=True,
