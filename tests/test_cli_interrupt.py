@@ -35,6 +35,13 @@ pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 # Two random trials, then evolved ones: the third trial has a parent and a mutation.
 EVOLVING = ["--population-size", "2", "--sample-size", "1", "--n-startup-trials", "2"]
+# A search of four trials stopped in the third: failed, and its architecture queued again.
+THIRD_TRIAL_INTERRUPTED = [
+    TrialState.COMPLETE,
+    TrialState.COMPLETE,
+    TrialState.FAIL,
+    TrialState.WAITING,
+]
 
 
 def _ctrl_c_at_training_start(monkeypatch: pytest.MonkeyPatch, fit_number: int) -> None:
@@ -73,12 +80,7 @@ def test_ctrl_c_in_training_fails_the_trial_requeues_it_and_a_rerun_continues(
     )
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     trials = optuna.load_study(study_name="s", storage=url).trials
-    assert [t.state for t in trials] == [
-        TrialState.COMPLETE,
-        TrialState.COMPLETE,
-        TrialState.FAIL,
-        TrialState.WAITING,
-    ]
+    assert [t.state for t in trials] == THIRD_TRIAL_INTERRUPTED
     interrupted, queued = trials[2], trials[3]
     assert interrupted.system_attrs[MUTATION_KEY] not in (None, "random")
     assert queued.params == interrupted.params
@@ -118,12 +120,7 @@ def test_ctrl_c_during_the_proposal_waits_for_it_then_requeues_the_architecture(
         "queued to be trained again; run the same command to continue the study\n"
     )
     trials = optuna.load_study(study_name="s", storage=url).trials
-    assert [t.state for t in trials] == [
-        TrialState.COMPLETE,
-        TrialState.COMPLETE,
-        TrialState.FAIL,
-        TrialState.WAITING,
-    ]
+    assert [t.state for t in trials] == THIRD_TRIAL_INTERRUPTED
     assert len(trials[2].params) == len(trials[0].params)
     assert trials[3].params == trials[2].params
 
