@@ -361,6 +361,9 @@ def make_objective(
         accelerator=accelerator, precision=precision, deterministic=options.deterministic
     )
 
+    # The note that shows a cell picture full size needs optuna-dashboard (extra viz).
+    embed_in_note = importlib.util.find_spec("optuna_dashboard") is not None
+
     def objective(trial: optuna.Trial) -> float:
         from lightning_modules.module import NASNetModule
 
@@ -368,13 +371,12 @@ def make_objective(
         if artifact_store is not None:
             from optuna_amoeba.visualization.dashboard import upload_cell_picture
 
-            # The note that shows the picture full size needs optuna-dashboard (extra viz).
             artifact_id = upload_cell_picture(
                 trial.study,
                 trial,
                 genotype,
                 artifact_store,
-                embed_in_note=importlib.util.find_spec("optuna_dashboard") is not None,
+                embed_in_note=embed_in_note,
             )
             trial.set_user_attr(CELL_PICTURE_ATTR, artifact_id)
 

@@ -83,9 +83,10 @@ def check_optional_bool(name: str, value: object) -> bool | None:
     """Like :func:`check_bool`, with ``None`` allowed and returned as is."""
     if value is None:
         return None
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True, False or None, got {value!r}")
-    return bool(value)
+    try:
+        return check_bool(name, value)
+    except ValueError:
+        raise ValueError(f"{name} must be True, False or None, got {value!r}") from None
 
 
 def check_direction(name: str, value: object) -> StudyDirection:

@@ -165,18 +165,24 @@ def driver_message(error: BaseException, url: str) -> str:
     return f"{type(error).__name__}: {message}"
 
 
+def _sqlite_url(url: str) -> sqlalchemy.engine.URL | None:
+    """``url`` parsed, when it is a SQLite URL SQLAlchemy can read; ``None`` otherwise
+    (``open_storage`` names what is wrong with a URL it cannot read)."""
+    if not url.split("://", 1)[0].lower().startswith("sqlite"):
+        return None
+    try:
+        return sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return None
+
+
 def storage_file(url: str) -> str | None:
     """The local file a SQLite or journal-file URL names (opening it creates the file), or
     ``None`` for other URLs."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == JOURNAL_SCHEME:
+    if url.split("://", 1)[0].lower() == JOURNAL_SCHEME and "://" in url:
         return url.split("://", 1)[1] or None
-    if not scheme.startswith("sqlite"):
-        return None
-    try:
-        database = sqlalchemy.engine.make_url(url).database
-    except sqlalchemy.exc.ArgumentError:
-        return None  # open_storage names what is wrong with the URL
+    parsed = _sqlite_url(url)
+    database = None if parsed is None else parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return database
@@ -186,12 +192,9 @@ def in_memory_storage(url: str) -> bool:
     """Whether ``url`` names an in-memory SQLite database (``sqlite://``,
     ``sqlite:///:memory:``, a ``file:...?mode=memory`` URI), whose studies end with the
     process that opened it."""
-    if not url.split("://", 1)[0].lower().startswith("sqlite"):
+    parsed = _sqlite_url(url)
+    if parsed is None:
         return False
-    try:
-        parsed = sqlalchemy.engine.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        return False  # open_storage names what is wrong with the URL
     database = parsed.database
     if not database or database == ":memory:":
         return True
