@@ -86,14 +86,22 @@ def read_hyperparameters(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(_read(path)["hyper_parameters"])
 
 
-def read_training_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], int]:
-    """A training checkpoint's hyperparameters (as :func:`read_hyperparameters`) and the
-    number of epochs that training had finished."""
+def read_training_state(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], int, dict[str, Any]]:
+    """A training checkpoint's hyperparameters (as :func:`read_hyperparameters`), the number
+    of epochs that training had finished and the states of its Lightning callbacks by state
+    key (empty when it holds none)."""
     checkpoint = _read(path)
     epoch = checkpoint.get("epoch")
     if isinstance(epoch, bool) or not isinstance(epoch, int):
         raise _not_a_checkpoint(path, "it records no epoch")
-    return dict(checkpoint["hyper_parameters"]), epoch + 1
+    callbacks = checkpoint.get("callbacks")
+    return (
+        dict(checkpoint["hyper_parameters"]),
+        epoch + 1,
+        dict(callbacks) if isinstance(callbacks, dict) else {},
+    )
 
 
 def load_network(

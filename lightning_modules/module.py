@@ -24,10 +24,11 @@ class NASNetModule(pl.LightningModule):
     ``NASNetModule.load_from_checkpoint(path)`` rebuilds the network, and
     :func:`lightning_modules.export.load_network` rebuilds it without Lightning. Optimisation:
     SGD with momentum, L2 weight decay (not on batch-norm and bias parameters), cosine decay
-    per step from ``learning_rate`` to ``min_learning_rate`` (the defaults are the paper's
-    search settings, Real et al. 2019: momentum 0.9, weight decay 5e-4, learning rate
-    0.024). Validation and test share one step and log ``{stage}_loss`` and ``{stage}_acc``
-    (torchmetrics accuracy, a fraction in [0, 1]).
+    per step from ``learning_rate`` to ``min_learning_rate`` over the whole training, one
+    resumed to more epochs included (the defaults are the paper's search settings, Real et
+    al. 2019: momentum 0.9, weight decay 5e-4, learning rate 0.024). Validation and test
+    share one step and log ``{stage}_loss`` and ``{stage}_acc`` (torchmetrics accuracy, a
+    fraction in [0, 1]).
 
     Args:
         genotype: The genotype, as text (``str(genotype)``) or a
@@ -40,7 +41,7 @@ class NASNetModule(pl.LightningModule):
         stem_multiplier: Stem width as a multiple of F.
         drop_path_keep_prob: Final scheduled drop-path keep probability; 1 disables it.
         auxiliary_weight: Weight of the auxiliary head's loss; 0 builds no auxiliary head
-            (paper, full-size training: half the main loss, 0.5).
+            (the reference implementations' full-size training: 0.4, docs/training.md).
         dropout: Dropout before the classifier.
         learning_rate: Initial learning rate.
         min_learning_rate: Learning rate at the end of the cosine decay, in
@@ -141,6 +142,33 @@ class NASNetModule(pl.LightningModule):
         if channels_last:
             self.network.to(memory_format=torch.channels_last)
 
+    def on_train_start(self) -> None:
+        """Stretch the cosine decay of a training resumed to more epochs over the new total.
+
+        A resumed training restores its checkpoint's scheduler, whose period is the step count
+        of the epochs it started with; left so, the decay would reach ``min_learning_rate``
+        early and rise again. Here, once the checkpoint is restored, the period becomes the
+        training's total steps (the span drop-path's progress also uses) and each learning
+        rate the cosine's value at the steps taken, so that the rest of the training follows
+        the schedule of one that had been started with its ``max_epochs``."""
+        total = self._total_steps()
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if (
+                not isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+                or scheduler.T_max == total
+            ):
+                continue
+            scheduler.T_max = total
+            share = (1 + math.cos(math.pi * scheduler.last_epoch / total)) / 2
+            for group, base_lr in zip(
+                scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True
+            ):
+                group["lr"] = scheduler.eta_min + (base_lr - scheduler.eta_min) * share
+
+    def _total_steps(self) -> int:
+        return max(1, int(self.trainer.estimated_stepping_batches))
+
     def _progress(self) -> float:
         total = self.trainer.estimated_stepping_batches
         if not total or total == float("inf"):
@@ -191,10 +219,9 @@ class NASNetModule(pl.LightningModule):
             lr=self.hparams["learning_rate"],
             momentum=self.hparams["momentum"],
         )
-        total_steps = self.trainer.estimated_stepping_batches
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer,
-            T_max=max(1, int(total_steps)),
+            T_max=self._total_steps(),
             eta_min=self.hparams["min_learning_rate"],
         )
         return {

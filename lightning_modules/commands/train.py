@@ -50,6 +50,11 @@ BEST_CHECKPOINT = "best-{epoch}-{val_acc:.4f}"
 # The names Lightning's ModelCheckpoint gives LAST_CHECKPOINT and BEST_CHECKPOINT, with
 # "-v1", "-v2"... when the name is taken: what --restart removes, and nothing else.
 _OWN_CHECKPOINT = re.compile(r"(last|best-epoch=\d+-val_acc=\d+\.\d+)(-v\d+)?\.ckpt")
+# The options a resumed training must keep: the checkpoint's optimizer state and step count
+# would silently override other values. Each checkpoint records them, with the device count
+# --devices resolved to, under this key of its callback states.
+_KEPT_OPTIONS = ("learning_rate", "momentum", "weight_decay", "batch_size", "label_smoothing")
+_SETTINGS_KEY = "optuna-amoeba train settings"
 
 _RECIPE_OPTIONS: dict[str, tuple[type, str]] = {
     "epochs": (int, "training epochs"),
@@ -186,13 +191,21 @@ def _devices(text: str) -> int | str:
     return count
 
 
-def _check_checkpoint(path: Path, expected: dict[str, Any], epochs: int) -> None:
-    """Refuse to resume ``path`` unless it trains the ``expected`` model for at most
-    ``epochs`` epochs so far."""
+def _training_settings(args: argparse.Namespace, world_size: int) -> dict[str, Any]:
+    """The values of ``_KEPT_OPTIONS`` as given, and ``devices``: the device count."""
+    return {name: getattr(args, name) for name in _KEPT_OPTIONS} | {"devices": world_size}
+
+
+def _check_checkpoint(
+    path: Path, expected: dict[str, Any], settings: dict[str, Any], epochs: int
+) -> int:
+    """Refuse to resume ``path`` unless it trains the ``expected`` model with the same
+    ``settings`` (those it recorded) for at most ``epochs`` epochs so far; return the epochs
+    it has finished."""
     from lightning_modules.export import read_training_state
 
     try:
-        stored, finished = read_training_state(path)
+        stored, finished, callbacks = read_training_state(path)
     except Exception as error:  # a truncated or foreign file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UsageError(f"cannot read checkpoint {path}: {reason}; use --restart") from None
@@ -202,11 +215,22 @@ def _check_checkpoint(path: Path, expected: dict[str, Any], epochs: int) -> None
             f"checkpoint {path} trains another model ({', '.join(changed)} differ); "
             "use another --checkpoint-dir or --restart"
         )
+    recorded = callbacks.get(_SETTINGS_KEY)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    other = [name for name, value in settings.items() if recorded.get(name, value) != value]
+    if other:
+        then = " ".join(f"--{name.replace('_', '-')} {recorded[name]}" for name in other)
+        now = " ".join(f"--{name.replace('_', '-')} {settings[name]}" for name in other)
+        raise UsageError(
+            f"checkpoint {path} was trained with {then}, not {now}; give {then} to continue "
+            "it, or --restart"
+        )
     if finished > epochs:
         raise UsageError(
             f"checkpoint {path} has trained {finished} epochs, more than --epochs {epochs}; "
             f"give --epochs {finished} or more to continue it, or --restart"
         )
+    return finished
 
 
 def _check_export_targets(args: argparse.Namespace) -> None:
@@ -278,8 +302,8 @@ def run(args: argparse.Namespace) -> int:
     apply_cpu_threads(args)
     datamodule = prepare_data(args, seed=args.seed)
     checkpoint_dir = Path(args.checkpoint_dir)
-    resume_from = _resume_from(checkpoint_dir, genotype, datamodule, args)
     trainer = _build_trainer(args, devices, checkpoint_dir, datamodule.has_validation)
+    resume_from = _resume_from(checkpoint_dir, genotype, datamodule, args, trainer.world_size)
     learning_rate = args.learning_rate * trainer.world_size
     pl.seed_everything(args.seed, workers=True, verbose=False)
     module = _build_module(args, genotype, datamodule, learning_rate)
@@ -303,9 +327,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resume_from(
-    checkpoint_dir: Path, genotype: Genotype, datamodule: Any, args: argparse.Namespace
+    checkpoint_dir: Path,
+    genotype: Genotype,
+    datamodule: Any,
+    args: argparse.Namespace,
+    world_size: int,
 ) -> Path | None:
-    """The ``last.ckpt`` to resume from, checked to train the same model, or ``None``."""
+    """The ``last.ckpt`` to resume from, checked to train the same model with the same
+    settings, or ``None``."""
     last = checkpoint_dir / LAST_CHECKPOINT
     if args.restart:
         _remove_checkpoints(checkpoint_dir)
@@ -320,8 +349,11 @@ def _resume_from(
         "in_channels": datamodule.in_channels,
         "image_size": datamodule.image_size,
     }
-    _check_checkpoint(last, expected, args.epochs)
-    print(f"resuming from {last}")
+    finished = _check_checkpoint(last, expected, _training_settings(args, world_size), args.epochs)
+    if finished == args.epochs:
+        print(f"{last} has trained all {finished} epochs: nothing left to train")
+    else:
+        print(f"resuming from {last}")
     return last
 
 
@@ -356,18 +388,29 @@ def _build_trainer(
     from lightning_modules.objective import quiet_lightning
     from lightning_modules.objective import trainer_settings
 
-    callbacks: list[pl.Callback] = [
-        # Model selection on the validation split only; without one, the last epoch's.
+    # Model selection on the validation split only; without one, the last epoch's. The best
+    # checkpoint's callback comes first, so it is trainer.checkpoint_callback and last.ckpt
+    # holds its state as of that epoch.
+    callbacks: list[pl.Callback] = (
+        [
+            ModelCheckpoint(
+                dirpath=str(checkpoint_dir), filename=BEST_CHECKPOINT, monitor=MONITOR, mode="max"
+            )
+        ]
+        if validate
+        else []
+    )
+    # Lightning's save_last writes last.ckpt only when a best checkpoint is written in the
+    # same step: an epoch that does not improve val_acc would not be saved.
+    callbacks.append(
         ModelCheckpoint(
             dirpath=str(checkpoint_dir),
-            filename=BEST_CHECKPOINT,
-            monitor=MONITOR,
-            mode="max",
-            save_last=True,
+            filename=Path(LAST_CHECKPOINT).stem,
+            every_n_epochs=1,
+            enable_version_counter=False,
         )
-        if validate
-        else ModelCheckpoint(dirpath=str(checkpoint_dir), save_top_k=0, save_last=True)
-    ]
+    )
+    callbacks.append(_settings_record(args))
     # Each refresh reads the loss back from the GPU; every step would stall it.
     callbacks.append(TQDMProgressBar(refresh_rate=20) if args.verbose else EpochLines())
     with quiet_lightning(not args.verbose):
@@ -388,6 +431,28 @@ def _build_trainer(
             enable_model_summary=args.verbose,
             num_sanity_val_steps=0,
         )
+
+
+def _settings_record(args: argparse.Namespace) -> Any:
+    """A callback that stores :func:`_training_settings` in each checkpoint, under
+    ``_SETTINGS_KEY``, for :func:`_check_checkpoint` to compare when it is resumed."""
+    import lightning.pytorch as pl
+
+    class SettingsRecord(pl.Callback):
+        def __init__(self) -> None:
+            self.settings: dict[str, Any] = {}
+
+        @property
+        def state_key(self) -> str:
+            return _SETTINGS_KEY
+
+        def setup(self, trainer: pl.Trainer, module: pl.LightningModule, stage: str) -> None:
+            self.settings = _training_settings(args, trainer.world_size)
+
+        def state_dict(self) -> dict[str, Any]:
+            return dict(self.settings)
+
+    return SettingsRecord()
 
 
 def _build_module(
@@ -458,9 +523,9 @@ def _report(
     from lightning_modules.objective import keyboard_interrupts
     from lightning_modules.objective import quiet_lightning
 
+    # The best checkpoint's callback, or without validation the one of last.ckpt.
     checkpoint = trainer.checkpoint_callback
-    selected = checkpoint.best_model_path if datamodule.has_validation else ""
-    selected = selected or checkpoint.last_model_path or str(checkpoint_dir / LAST_CHECKPOINT)
+    selected = checkpoint.best_model_path or str(checkpoint_dir / LAST_CHECKPOINT)
     summary = [f"selected checkpoint: {selected}"]
     if datamodule.has_validation and checkpoint.best_model_score is not None:
         summary.append(f"val_acc={float(checkpoint.best_model_score):.4f}")
