@@ -55,7 +55,7 @@ def distribution_key(distribution: BaseDistribution) -> Hashable:
     """
     if isinstance(distribution, CategoricalDistribution):
         choices = distribution.choices
-        return ("categorical", choices, tuple(type(choice) for choice in choices))
+        return ("categorical", choices, tuple(map(type, choices)))
     if isinstance(distribution, (FloatDistribution, IntDistribution)):
         return (
             type(distribution).__name__,
@@ -183,6 +183,7 @@ class PopulationTracker:
     _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
     _space_counts: Counter[tuple[str, Hashable]] = field(default_factory=Counter)
     _distributions: dict[tuple[str, Hashable], BaseDistribution] = field(default_factory=dict)
+    _counted: dict[int, list[tuple[str, Hashable]]] = field(default_factory=dict)
 
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         """Take in trials that finished since the last update."""
@@ -202,6 +203,7 @@ class PopulationTracker:
             else:
                 self.unfinished.add(index)
         self.scanned = len(trials)
+        self._count_space()
 
     @property
     def members(self) -> list[Member]:
@@ -276,6 +278,7 @@ class PopulationTracker:
         self._ranked.clear()
         self._space_counts.clear()
         self._distributions.clear()
+        self._counted.clear()
 
     def _add(self, trial: FrozenTrial) -> None:
         self.own_proposals.pop(trial.number, None)
@@ -304,18 +307,30 @@ class PopulationTracker:
         if len(self._ranked) == self.population_size and key <= self._ranked[0][0]:
             return
         insort(self._ranked, (key, member), key=lambda entry: entry[0])
-        for name, distribution in member.distributions.items():
-            item = (name, distribution_key(distribution))
-            self._space_counts[item] += 1
-            self._distributions.setdefault(item, distribution)
         if len(self._ranked) > self.population_size:
-            _, removed = self._ranked.pop(0)
-            for name, distribution in removed.distributions.items():
-                item = (name, distribution_key(distribution))
+            self._ranked.pop(0)
+
+    def _count_space(self) -> None:
+        """Bring the search-space counts in line with the population, once per update: when
+        many trials finish between two asks, most of them pass through the population
+        within one update and never need counting."""
+        present = {member.number: member for _, member in self._ranked}
+        for number in [number for number in self._counted if number not in present]:
+            for item in self._counted.pop(number):
                 self._space_counts[item] -= 1
                 if self._space_counts[item] == 0:
                     del self._space_counts[item]
                     del self._distributions[item]
+        for number, member in present.items():
+            if number in self._counted:
+                continue
+            items = []
+            for name, distribution in member.distributions.items():
+                item = (name, distribution_key(distribution))
+                self._space_counts[item] += 1
+                self._distributions.setdefault(item, distribution)
+                items.append(item)
+            self._counted[number] = items
 
     def _repeated(self, trial: FrozenTrial, identity: Hashable) -> bool:
         """Whether re-evaluation ``trial`` evaluated the set it was proposed for. When the

@@ -424,3 +424,33 @@ def test_a_hand_edited_proposal_does_not_stop_the_study() -> None:
     study._storage.set_trial_system_attr(running._trial_id, "amoeba:proposal", {"x": [2]})
     study.optimize(lambda trial: trial.suggest_int("x", 0, 9), n_trials=20)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 21
+
+
+@pytest.mark.parametrize("aging", [True, False])
+def test_common_search_space_follows_the_population_however_many_trials_finish_per_update(
+    aging: bool,
+) -> None:
+    # Define-by-run spaces: each trial has x, and y or z with one of two ranges. Trials finish
+    # in batches of 1 to 30 between updates, as when many workers report between two asks.
+    rng = np.random.RandomState(0)
+    study = optuna.create_study(direction="maximize")
+    tracker = PopulationTracker(8, aging, False, (StudyDirection.MAXIMIZE,))
+    for _ in range(40):
+        for _ in range(rng.randint(1, 31)):
+            name = "y" if rng.rand() < 0.8 else "z"
+            distributions = {
+                "x": CategoricalDistribution(("a", "b")),
+                name: IntDistribution(0, int(rng.choice([3, 9]))),
+            }
+            params = {"x": "a", name: 0}
+            study.add_trial(
+                create_trial(params=params, distributions=distributions, value=rng.rand())
+            )
+        tracker.update(study.get_trials(deepcopy=False))
+        members = tracker.members
+        expected = {
+            name: distribution
+            for name, distribution in members[0].distributions.items()
+            if all(member.distributions.get(name) == distribution for member in members)
+        }
+        assert tracker.intersection_search_space() == expected
