@@ -12,9 +12,12 @@ with its defaults, RandomSampler), a study is filled with ``--size`` minus ``--r
 completed trials of random architectures (random values: a sampler's cost does not depend
 on them) and ``--running`` RUNNING ones, as on a cluster where that many workers are
 training. Then each sampler in turn, on that study, times ``--asks`` proposals, each one
-``study.ask()`` plus the trial's ``suggest_*`` calls; after each, the oldest running trial
-is told, so the number running stays the same. The first proposal, which also reads the
-filled trials into the sampler's caches and the storage's, is reported apart.
+``study.ask()`` plus the trial's ``suggest_*`` calls; after each, the ``--turnover`` oldest
+running trials are told and one fewer new ones start (random architectures), so the number
+running stays the same. The default turnover, ``--running``, is one proposal of one worker
+among that many: every other worker finishes a training and starts the next between two of
+its proposals, and the sampler reads all of them at its next ask. The first proposal, which
+also reads the filled trials into the sampler's caches and the storage's, is reported apart.
 
 Split of a proposal's time: the sampler's methods (their own computing, and the storage
 reads they make: ``get_all_trials``), and the rest, which is Optuna creating the trial and
@@ -119,10 +122,12 @@ def measure(
     sampler_name: str,
     *,
     asks: int,
+    turnover: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Time ``asks`` proposals of ``sampler_name``, after a first one reported apart."""
-    suggest = SPACES[space_name][1]
+    """Time ``asks`` proposals of ``sampler_name``, after a first one reported apart; between
+    two, ``turnover`` running trials are told and ``turnover - 1`` new ones start."""
+    space, suggest = SPACES[space_name][0](), SPACES[space_name][1]
     sampler = SAMPLERS[sampler_name](seed)
     clock = SamplerClock.attach(sampler)
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
@@ -141,8 +146,10 @@ def measure(
                 storage_seconds[0] - mark[2],
             )
         )
-        oldest = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))[0]
-        study.tell(oldest.number, float(rng.normal()))
+        for oldest in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))[:turnover]:
+            study.tell(oldest.number, float(rng.normal()))
+        started = random_trials(space, turnover - 1, TrialState.RUNNING, rng.randint(2**31))
+        study.add_trials(started)
     trials = study.get_trials(deepcopy=False)
     assert sum(t.state == TrialState.RUNNING for t in trials) == running
     timed = per_ask[1:]
@@ -152,6 +159,7 @@ def measure(
         "trials": len(trials),
         "running": running,
         "asks": asks,
+        "turnover": turnover,
         "first_ask_ms": round(1e3 * per_ask[0][0], 1),
         "median_ask_ms": round(1e3 * statistics.median(t for t, _, _ in timed), 2),
         "median_sampler_ms": round(1e3 * statistics.median(s for _, s, _ in timed), 2),
@@ -184,7 +192,9 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
         "",
         "A proposal is `study.ask()` plus the trial's `suggest_*` calls; medians over "
         f"{report['asks']} proposals (TPE: {report['tpe_asks']}), each followed by telling the "
-        "oldest running trial. 'sampler': time inside the sampler's methods, of which "
+        f"{report['turnover']} oldest running trials and starting {report['turnover'] - 1} new "
+        "ones (every other worker finishing a training between two proposals of one). "
+        "'sampler': time inside the sampler's methods, of which "
         "'storage reads' is the `get_all_trials` calls they make; the rest of a proposal is "
         "Optuna creating the trial and storing its parameters. 'first': the first proposal "
         "after the study was filled (it also reads the filled trials into the caches). "
@@ -226,6 +236,13 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=10_000, help="trials in the study")
     parser.add_argument("--running", type=int, default=128, help="trials RUNNING")
     parser.add_argument("--asks", type=int, default=50, help="timed proposals per row")
+    parser.add_argument(
+        "--turnover",
+        type=int,
+        default=None,
+        help="running trials told (and one fewer started) between two timed proposals "
+        "(default: --running, every other worker finishing one training)",
+    )
     parser.add_argument("--tpe-asks", type=int, default=10, help="timed proposals for TPE")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="how the run was made, shown in the report")
@@ -237,6 +254,10 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"--running must be an int >= 1, got {args.running}")
     if args.size <= args.running:
         parser.error(f"--size must exceed --running ({args.running}), got {args.size}")
+    if args.turnover is None:
+        args.turnover = args.running
+    if not 1 <= args.turnover <= args.running:
+        parser.error(f"--turnover must be an int in [1, --running], got {args.turnover}")
     if args.asks < 1 or args.tpe_asks < 1:
         parser.error("--asks and --tpe-asks must be ints >= 1")
     return args
@@ -265,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "running": args.running,
         "asks": args.asks,
         "tpe_asks": args.tpe_asks,
+        "turnover": args.turnover,
         "note": args.note,
         "load_before": _load_average(),
         "rows": [],
@@ -280,7 +302,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             for sampler_name in SAMPLERS:
                 asks = args.tpe_asks if sampler_name == "TPESampler" else args.asks
                 row = measure(
-                    storage, study_name, space_name, sampler_name, asks=asks, seed=args.seed
+                    storage,
+                    study_name,
+                    space_name,
+                    sampler_name,
+                    asks=asks,
+                    turnover=args.turnover,
+                    seed=args.seed,
                 )
                 row["storage"] = storage_name
                 row["fill_seconds"] = round(fill_seconds, 1)

@@ -348,22 +348,26 @@ def test_tpe_variants_with_and_without_the_constant_liar() -> None:
     assert isinstance(sampler, optuna.samplers.TPESampler)
 
 
+@pytest.mark.parametrize("turnover", [1, 8])
 @pytest.mark.parametrize("space", list(ask_cost.SPACES))
-def test_ask_cost_times_proposals_with_trials_running(space: str) -> None:
+def test_ask_cost_times_proposals_with_trials_running(space: str, turnover: int) -> None:
     storage = optuna.storages.InMemoryStorage()
     study_name, _ = ask_cost.fill(storage, space, size=60, running=8, seed=0)
     study = optuna.load_study(study_name=study_name, storage=storage)
     states = Counter(t.state for t in study.get_trials(deepcopy=False))
     assert states == {TrialState.COMPLETE: 52, TrialState.RUNNING: 8}
     for sampler in ask_cost.SAMPLERS:
-        row = ask_cost.measure(storage, study_name, space, sampler, asks=3, seed=0)
-        assert row["running"] == 8 and row["asks"] == 3
+        row = ask_cost.measure(
+            storage, study_name, space, sampler, asks=3, turnover=turnover, seed=0
+        )
+        assert row["running"] == 8 and row["asks"] == 3 and row["turnover"] == turnover
         assert 0 < row["median_sampler_ms"] <= row["median_ask_ms"] <= row["p90_ask_ms"]
         assert 0 <= row["median_sampler_storage_ms"] <= row["median_sampler_ms"]
-    # Each sampler added its proposals (the first included); 8 are still running.
+    # After each proposal (the first included) `turnover` trials finished and as many
+    # started, the proposal among them; 8 are still running.
     study = optuna.load_study(study_name=study_name, storage=storage)
-    assert len(study.trials) == 60 + 3 * 4
-    assert len(study.get_trials(states=(TrialState.RUNNING,))) == 8
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    assert states == {TrialState.COMPLETE: 52 + 3 * 4 * turnover, TrialState.RUNNING: 8}
 
 
 def test_ask_cost_writes_its_report_only_where_told(
@@ -376,3 +380,15 @@ def test_ask_cost_writes_its_report_only_where_told(
     assert '"sampler": "AgingEvolutionSampler"' in capsys.readouterr().out
     ask_cost.main([*small, "--out", "report"])
     assert (tmp_path / "report" / "README.md").is_file()
+
+
+@pytest.mark.parametrize("turnover", ["0", "5"])
+def test_ask_cost_refuses_a_turnover_outside_the_running_trials(
+    turnover: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        ask_cost.main(["--size", "30", "--running", "4", "--turnover", turnover])
+    assert stopped.value.code == 2
+    assert f"--turnover must be an int in [1, --running], got {turnover}" in (
+        capsys.readouterr().err
+    )

@@ -64,6 +64,7 @@ from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
 from optuna_amoeba import recommend_by_mean
+from optuna_amoeba._estimates import rank_trials
 from optuna_amoeba._storage import driver_message
 from optuna_amoeba._storage import in_memory_storage
 from optuna_amoeba._storage import JOURNAL_SCHEME
@@ -321,7 +322,9 @@ class ProgressDisplay:
             parts.append(format_values(study, trial.values))
         if len(study.directions) > 1:
             parts.append(front_status(study))
-        elif estimates := recommend_by_mean(study):
+        elif estimates := rank_trials(
+            [t for t in trials if t.state == TrialState.COMPLETE], study.direction
+        ):
             parts.append(f"recommended={short_estimate(estimates[0])}")
         if self.durations:
             mean = sum(self.durations) / len(self.durations)

@@ -3,7 +3,8 @@
 Times AgingEvolutionSampler proposals on a PostgreSQL study of 10,000 trials (128 RUNNING),
 NASNet space, with ``benchmarks.ask_cost``'s harness: as shipped, with the proposal write
 switched off, and with the lineage writes switched off too; RandomSampler for scale. Each
-variant is timed twice, interleaved, to show the spread. Run from the repository root:
+variant is timed twice, interleaved, to show the spread; one trial is told between two
+proposals (the harness's only mode when this was measured). Run from the repository root:
 
     PYTHONPATH=. python benchmarks/results/async_ask_cost/proposal_write_check.py URL
 """
@@ -48,7 +49,7 @@ def main(url: str) -> None:
     print("| sampler | proposal (ms) | sampler (ms) | storage reads (ms) | p90 (ms) |")
     print("|---|---:|---:|---:|---:|")
     for label in [*SWITCHED_OFF, "RandomSampler", *SWITCHED_OFF]:
-        row = ask_cost.measure(storage, study_name, SPACE, label, asks=20, seed=1)
+        row = ask_cost.measure(storage, study_name, SPACE, label, asks=20, turnover=1, seed=1)
         print(
             f"| {label} | {row['median_ask_ms']} | {row['median_sampler_ms']} | "
             f"{row['median_sampler_storage_ms']} | {row['p90_ask_ms']} |",

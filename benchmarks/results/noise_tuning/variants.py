@@ -73,8 +73,24 @@ Eighth round (2026-12-05), with ``tpe_probability=0.35``:
   ``sample_size * members // AMOEBA_FILL_POPULATION`` members (default 50, the population
   size; at least one) instead of all of them, so its pressure stays ``sample_size / 50``.
 
+Ninth round (2026-12-06), with ``tpe_probability=0.35``:
+
+- ``cap``: the re-evaluation target is chosen among the sets evaluated fewer than
+  ``AMOEBA_REEVALUATION_CAP`` (default 4) times; new leaders are still confirmed;
+- ``noisytpe``: once repeats have differed (the objective is noisy), TPE's turns come up with
+  probability ``AMOEBA_NOISY_TPE`` (default 0.65) instead of ``tpe_probability``; combined
+  with ``phasecoin`` and ``confirm``;
+- ``ttts``: the re-evaluation target by top-two Thompson sampling over the population's sets
+  (each set's value drawn around its mean with the pooled noise over the square root of its
+  count; the best draw's set with probability 1/2, else the best of a new draw that differs;
+  its own generator, seeded by ``AMOEBA_TTTS_SEED``, so runs repeat with ``--jobs 1`` only);
+- ``inflight`` (for the asynchronous simulator): of a tournament's drawn members, those with
+  ``AMOEBA_INFLIGHT_CAP`` (default 2) or more mutated children still running lose to every
+  other, so that a parent whose children are still training is not mutated again and again.
+
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
-``lucb``, ``ucb`` and ``fillpressure`` patch the sampler's modules for the whole process),
+``lucb``, ``ucb``, ``fillpressure``, ``cap``, ``ttts`` and ``inflight`` patch the sampler's
+modules for the whole process),
 from the repository root:
 
     AMOEBA_VARIANT=pess PYTHONPATH=benchmarks/results/noise_tuning:. \\
@@ -129,6 +145,9 @@ UCB_WIDTH = float(os.environ.get("AMOEBA_UCB_WIDTH", "2.0"))
 CONFIRMED_AFTER = int(os.environ.get("AMOEBA_CONFIRMED_AFTER", "3"))
 PHASE_REEVALUATION = float(os.environ.get("AMOEBA_PHASE_REEVALUATION", "0.0"))
 FILL_POPULATION = int(os.environ.get("AMOEBA_FILL_POPULATION", "50"))
+NOISY_TPE = float(os.environ.get("AMOEBA_NOISY_TPE", "0.65"))
+INFLIGHT_CAP = int(os.environ.get("AMOEBA_INFLIGHT_CAP", "2"))
+REEVALUATION_CAP = int(os.environ.get("AMOEBA_REEVALUATION_CAP", "4"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -223,6 +242,60 @@ def _history_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) 
     return _history[chosen[0]]
 
 
+def _capped_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+    """``cap``: the library's re-evaluation target among the sets evaluated fewer than
+    ``AMOEBA_REEVALUATION_CAP`` times (confirmation of new leaders unchanged)."""
+    capped = {
+        member.identity
+        for member in tracker.members
+        if tracker.observations[member.identity].count >= REEVALUATION_CAP
+    }
+    return reevaluation_target(tracker, direction, busy | capped)
+
+
+_ttts_rng = np.random.RandomState(int(os.environ.get("AMOEBA_TTTS_SEED", "0")))
+
+
+def _top_two_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+    """``ttts``: top-two Thompson sampling over the population's sets: draw each set's value
+    from a normal around its mean (pooled noise over the square root of its count); the
+    set drawn best is re-evaluated with probability 1/2, else the best of a fresh draw that
+    differs from it (up to 20 draws)."""
+    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    newest: dict[Any, Member] = {}
+    for member in tracker.members:
+        observations = tracker.observations[member.identity]
+        if (
+            member.identity not in busy
+            and member.identity not in tracker.unrepeatable
+            and math.isfinite(observations.estimate)
+        ):
+            newest[member.identity] = member
+    if not newest:
+        return None
+    keys = list(newest)
+    means = np.array([sign * tracker.observations[key].mean for key in keys])
+    spread = np.array(
+        [tracker.noise_std / math.sqrt(tracker.observations[key].count) for key in keys]
+    )
+
+    def draw() -> int:
+        return int(np.argmax(means + spread * _ttts_rng.standard_normal(len(keys))))
+
+    leader = draw()
+    if _ttts_rng.rand() < 0.5:
+        return newest[keys[leader]]
+    for _ in range(20):
+        challenger = draw()
+        if challenger != leader:
+            return newest[keys[challenger]]
+    return newest[keys[leader]]
+
+
+if "ttts" in VARIANT:
+    _sampler.reevaluation_target = _top_two_target  # type: ignore[attr-defined,assignment]
+if "cap" in VARIANT:
+    _sampler.reevaluation_target = _capped_target  # type: ignore[attr-defined,assignment]
 if "ucb" in VARIANT:
     _sampler.reevaluation_target = functools.partial(  # type: ignore[attr-defined]
         reevaluation_target, width=UCB_WIDTH
@@ -255,6 +328,31 @@ def _fill_tournament(
 if "fillpressure" in VARIANT:
     _sampler.tournament = _fill_tournament  # type: ignore[attr-defined]
 
+_children_in_flight: dict[int, int] = {}
+
+
+def _inflight_tournament(
+    population: Sequence[Member],
+    sample_size: int,
+    directions: Sequence[Any],
+    rng: np.random.RandomState,
+    fitness: Sequence[float] | None = None,
+) -> Member:
+    """``inflight``: of the drawn members, those with ``AMOEBA_INFLIGHT_CAP`` or more mutated
+    children still running lose to every other (among themselves, by fitness as usual)."""
+    if fitness is None or not _children_in_flight:
+        return _plain_tournament(population, sample_size, directions, rng, fitness)
+    worse = -1e9 if directions[0] == StudyDirection.MAXIMIZE else 1e9
+    shifted = [
+        value + worse if _children_in_flight.get(member.number, 0) >= INFLIGHT_CAP else value
+        for member, value in zip(population, fitness, strict=True)
+    ]
+    return _plain_tournament(population, sample_size, directions, rng, shifted)
+
+
+if "inflight" in VARIANT:
+    _sampler.tournament = _inflight_tournament  # type: ignore[attr-defined]
+
 
 class Variant(AgingEvolutionSampler):
     def __init__(self, *, seed: int | None = None, **kwargs: Any) -> None:
@@ -264,6 +362,7 @@ class Variant(AgingEvolutionSampler):
         self._asking: tuple[Any, FrozenTrial] | None = None
         self._trials: Sequence[FrozenTrial] = ()
         self._set_reevaluation = self.reevaluation_probability
+        self._set_tpe = self.tpe_probability
 
     def sample_relative(
         self, study: Any, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -295,6 +394,9 @@ class Variant(AgingEvolutionSampler):
         ):
             # This ask's re-evaluation coin; restored at the next ask, before confirmation.
             self._reevaluation_probability = PHASE_REEVALUATION
+        if "noisytpe" in VARIANT:
+            noisy = tracker.differing_repeats > 0
+            self._tpe_probability = NOISY_TPE if noisy else self._set_tpe
         return super()._tpe_turn(tracker)
 
     def _refresh(self, study: Any) -> tuple[PopulationTracker, Sequence[FrozenTrial]]:
@@ -302,6 +404,17 @@ class Variant(AgingEvolutionSampler):
         self._trials = trials
         global _evaluated
         _evaluated = tracker.evaluated
+        if "inflight" in VARIANT:
+            _children_in_flight.clear()
+            for trial in trials:
+                parent = trial.system_attrs.get(_sampler.PARENT_KEY)
+                mutation = trial.system_attrs.get(_sampler.MUTATION_KEY)
+                if (
+                    trial.state == TrialState.RUNNING
+                    and isinstance(parent, int)
+                    and mutation in ("identity", "hidden_state", "op", "param")
+                ):
+                    _children_in_flight[parent] = _children_in_flight.get(parent, 0) + 1
         if "histre" in VARIANT or "lucb" in VARIANT:
             _history.clear()
             for trial in trials:
