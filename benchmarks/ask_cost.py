@@ -8,16 +8,17 @@ Without ``--out`` the rows are printed only.
 For each search space (the 40-parameter NASNet encoding, :func:`optuna_amoeba.nasnet.
 suggest_genotype`, and the 6-edge NATS-Bench cell), each storage (Optuna's in-memory storage,
 plus the ``--storage`` URL when given) and each sampler (AgingEvolutionSampler, TPESampler
-with its defaults, RandomSampler), a study is filled with ``--size`` minus ``--running``
-completed trials of random architectures (random values: a sampler's cost does not depend
-on them) and ``--running`` RUNNING ones, as on a cluster where that many workers are
-training. Then each sampler in turn, on that study, times ``--asks`` proposals, each one
+with its defaults, RandomSampler), a study of its own is filled with ``--size`` minus
+``--running`` completed trials of random architectures (random values: a sampler's cost
+does not depend on them) and ``--running`` RUNNING ones, as on a cluster where that many
+workers are training. On it the sampler times ``--asks`` proposals, each one
 ``study.ask()`` plus the trial's ``suggest_*`` calls; after each, the ``--turnover`` oldest
 running trials are told and one fewer new ones start (random architectures), so the number
-running stays the same. The default turnover, ``--running``, is one proposal of one worker
-among that many: every other worker finishes a training and starts the next between two of
-its proposals, and the sampler reads all of them at its next ask. The first proposal, which
-also reads the filled trials into the sampler's caches and the storage's, is reported apart.
+running stays the same and the study grows by ``--turnover`` trials per proposal. The
+default turnover, ``--running``, is one proposal of one worker among that many: every other
+worker finishes a training and starts the next between two of its proposals, and the
+sampler reads all of them at its next ask. The first proposal, which also reads the filled
+trials into the sampler's caches and the storage's, is reported apart.
 
 Split of a proposal's time: the sampler's methods (their own computing, and the storage
 reads they make: ``get_all_trials``), and the rest, which is Optuna creating the trial and
@@ -191,9 +192,8 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
         f"Date: {report['date']}, commit {report['commit']}",
         "",
         "A proposal is `study.ask()` plus the trial's `suggest_*` calls; medians over "
-        f"{report['asks']} proposals (TPE: {report['tpe_asks']}), each followed by telling the "
-        f"{report['turnover']} oldest running trials and starting {report['turnover'] - 1} new "
-        "ones (every other worker finishing a training between two proposals of one). "
+        f"{report['asks']} proposals (TPE: {report['tpe_asks']}) on a study of its own for each "
+        f"sampler, each proposal followed by {_turnover_text(report['turnover'], running)}. "
         "'sampler': time inside the sampler's methods, of which "
         "'storage reads' is the `get_all_trials` calls they make; the rest of a proposal is "
         "Optuna creating the trial and storing its parameters. 'first': the first proposal "
@@ -216,6 +216,15 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
     if report["note"]:
         lines += ["", f"Note: {report['note']}"]
     (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _turnover_text(turnover: int, running: int) -> str:
+    if turnover == 1:
+        return "telling the oldest running trial (a lone worker's view)"
+    text = f"telling the {turnover} oldest running trials and starting {turnover - 1} new ones"
+    if turnover == running:
+        text += " (every other worker finishing a training between two proposals of one)"
+    return text
 
 
 def _duration(seconds: float) -> str:
@@ -294,12 +303,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     for storage_name, make_storage in storages:
         storage = make_storage()
         for space_name in SPACES:
-            study_name, fill_seconds = fill(
-                storage, space_name, size=args.size, running=args.running, seed=args.seed
-            )
-            print(f"{storage_name}, {space_name}: filled in {fill_seconds:.1f} s", flush=True)
-            # The samplers take turns on the same filled study: each adds --asks trials.
+            # Each sampler on a study of its own, filled alike: the turnover grows a study.
             for sampler_name in SAMPLERS:
+                study_name, fill_seconds = fill(
+                    storage, space_name, size=args.size, running=args.running, seed=args.seed
+                )
+                print(f"{storage_name}, {space_name}: filled in {fill_seconds:.1f} s", flush=True)
                 asks = args.tpe_asks if sampler_name == "TPESampler" else args.asks
                 row = measure(
                     storage,
@@ -314,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 row["fill_seconds"] = round(fill_seconds, 1)
                 report["rows"].append(row)
                 print(json.dumps(row), flush=True)
-            optuna.delete_study(study_name=study_name, storage=storage)
+                optuna.delete_study(study_name=study_name, storage=storage)
     report["load_after"] = _load_average()
     if args.out is not None:
         write_report(args.out, report)

@@ -211,14 +211,17 @@ class PopulationTracker:
         return [member for _, member in self._ranked]
 
     def intersection_search_space(self) -> dict[str, BaseDistribution]:
-        """Parameters every member has, with the same distribution."""
+        """Parameters every member has, with the same distribution, in the order of the last
+        member in population order (the newest under aging): the order does not depend on
+        how members came and went."""
         size = len(self._ranked)
         if size == 0:
             return {}
+        last = self._ranked[-1][1]
         return {
             item[0]: self._distributions[item]
-            for item, count in self._space_counts.items()
-            if count == size
+            for item in self._counted[last.number]
+            if self._space_counts[item] == size
         }
 
     def mean_value(self, member: Member) -> float:

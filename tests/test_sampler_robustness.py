@@ -430,8 +430,9 @@ def test_a_hand_edited_proposal_does_not_stop_the_study() -> None:
 def test_common_search_space_follows_the_population_however_many_trials_finish_per_update(
     aging: bool,
 ) -> None:
-    # Define-by-run spaces: each trial has x, and y or z with one of two ranges. Trials finish
-    # in batches of 1 to 30 between updates, as when many workers report between two asks.
+    # Define-by-run spaces: each trial has x, and y or z with one of two ranges, suggested in
+    # either order. Trials finish in batches of 1 to 30 between updates, as when many workers
+    # report between two asks; the common space is in the last member's order.
     rng = np.random.RandomState(0)
     study = optuna.create_study(direction="maximize")
     tracker = PopulationTracker(8, aging, False, (StudyDirection.MAXIMIZE,))
@@ -442,15 +443,17 @@ def test_common_search_space_follows_the_population_however_many_trials_finish_p
                 "x": CategoricalDistribution(("a", "b")),
                 name: IntDistribution(0, int(rng.choice([3, 9]))),
             }
+            if rng.rand() < 0.5:
+                distributions = dict(reversed(distributions.items()))
             params = {"x": "a", name: 0}
             study.add_trial(
                 create_trial(params=params, distributions=distributions, value=rng.rand())
             )
         tracker.update(study.get_trials(deepcopy=False))
         members = tracker.members
-        expected = {
-            name: distribution
-            for name, distribution in members[0].distributions.items()
+        expected = [
+            (name, distribution)
+            for name, distribution in members[-1].distributions.items()
             if all(member.distributions.get(name) == distribution for member in members)
-        }
-        assert tracker.intersection_search_space() == expected
+        ]
+        assert list(tracker.intersection_search_space().items()) == expected
