@@ -96,10 +96,16 @@ def read_training_state(
     epoch = checkpoint.get("epoch")
     if isinstance(epoch, bool) or not isinstance(epoch, int):
         raise _not_a_checkpoint(path, "it records no epoch")
+    # The fit loop's count of finished epochs; "epoch" is one less in a checkpoint written
+    # after an epoch, but equal in one Lightning writes when training ends.
+    try:
+        finished = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    except (KeyError, TypeError):
+        finished = epoch + 1
     callbacks = checkpoint.get("callbacks")
     return (
         dict(checkpoint["hyper_parameters"]),
-        epoch + 1,
+        finished if isinstance(finished, int) and not isinstance(finished, bool) else epoch + 1,
         dict(callbacks) if isinstance(callbacks, dict) else {},
     )
 

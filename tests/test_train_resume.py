@@ -131,16 +131,18 @@ def test_resuming_with_other_optimisation_settings_is_refused(
     assert main(TRAIN) == 0
     capsys.readouterr()
     for option, kept, given in (
-        ("--learning-rate", "0.1", "0.2"),
-        ("--momentum", "0.9", "0.5"),
-        ("--weight-decay", "0.0005", "0.001"),
-        ("--batch-size", "32", "16"),
-        ("--label-smoothing", "0.0", "0.1"),
+        ("--learning-rate", "--learning-rate 0.1", "0.2"),
+        ("--momentum", "--momentum 0.9", "0.5"),
+        ("--weight-decay", "--weight-decay 0.0005", "0.001"),
+        ("--batch-size", "--batch-size 32", "16"),
+        ("--label-smoothing", "--label-smoothing 0.0", "0.1"),
+        ("--val-size", "no --val-size", "20"),  # the dataset's default split
+        ("--limit-train-batches", "--limit-train-batches 2", "1"),
     ):
         assert main([*TRAIN, "--epochs", "2", option, given]) == 2
         assert capsys.readouterr().err == (
-            f"optuna-amoeba train: error: checkpoint {LAST} was trained with {option} {kept}, "
-            f"not {option} {given}; give {option} {kept} to continue it, or --restart\n"
+            f"optuna-amoeba train: error: checkpoint {LAST} was trained with {kept}, "
+            f"not {option} {given}; continue it with {kept}, or use --restart\n"
         )
     assert torch.load(LAST, weights_only=True)["global_step"] == 2
 
@@ -150,9 +152,9 @@ def test_resuming_with_other_optimisation_settings_is_refused(
     torch.save(checkpoint, LAST)
     assert main([*TRAIN, "--epochs", "2", "--momentum", "0.5"]) == 2
     assert capsys.readouterr().err == (
-        f"optuna-amoeba train: error: checkpoint {LAST} was trained with --momentum 0.9 "
-        "--devices 2, not --momentum 0.5 --devices 1; give --momentum 0.9 --devices 2 to "
-        "continue it, or --restart\n"
+        f"optuna-amoeba train: error: checkpoint {LAST} was trained with --momentum 0.9, "
+        "--devices 2, not --momentum 0.5, --devices 1; continue it with --momentum 0.9, "
+        "--devices 2, or use --restart\n"
     )
 
     # A checkpoint that recorded no settings is checked on its model only.
@@ -161,3 +163,15 @@ def test_resuming_with_other_optimisation_settings_is_refused(
     assert main([*TRAIN, "--epochs", "2", "--learning-rate", "0.2"]) == 0
     assert f"resuming from {LAST}" in capsys.readouterr().out
     assert torch.load(LAST, weights_only=True)["global_step"] == 4
+
+
+def test_an_end_of_training_checkpoint_counts_the_epochs_it_finished(tmp_path: Path) -> None:
+    # Lightning's checkpoint at the end of training (what earlier releases left as last.ckpt
+    # with --val-size 0) records the last epoch's index plus one as "epoch"; its loop state
+    # says how many epochs finished.
+    path = tmp_path / "end.ckpt"
+    loops = {"fit_loop": {"epoch_progress": {"current": {"processed": 2}}}}
+    torch.save({"epoch": 2, "hyper_parameters": {}, "loops": loops}, path)
+    assert read_training_state(path)[1] == 2
+    torch.save({"epoch": 2, "hyper_parameters": {}}, path)
+    assert read_training_state(path)[1] == 3

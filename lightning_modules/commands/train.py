@@ -50,10 +50,19 @@ BEST_CHECKPOINT = "best-{epoch}-{val_acc:.4f}"
 # The names Lightning's ModelCheckpoint gives LAST_CHECKPOINT and BEST_CHECKPOINT, with
 # "-v1", "-v2"... when the name is taken: what --restart removes, and nothing else.
 _OWN_CHECKPOINT = re.compile(r"(last|best-epoch=\d+-val_acc=\d+\.\d+)(-v\d+)?\.ckpt")
-# The options a resumed training must keep: the checkpoint's optimizer state and step count
-# would silently override other values. Each checkpoint records them, with the device count
-# --devices resolved to, under this key of its callback states.
-_KEPT_OPTIONS = ("learning_rate", "momentum", "weight_decay", "batch_size", "label_smoothing")
+# The options a resumed training must keep: the restored optimizer state and step count
+# would override or mix with other values, and another split or epoch length would change
+# the data and the schedule mid-training. Each checkpoint records them, with the device
+# count --devices resolved to, under this key of its callback states.
+_KEPT_OPTIONS = (
+    "learning_rate",
+    "momentum",
+    "weight_decay",
+    "batch_size",
+    "label_smoothing",
+    "val_size",
+    "limit_train_batches",
+)
 _SETTINGS_KEY = "optuna-amoeba train settings"
 
 _RECIPE_OPTIONS: dict[str, tuple[type, str]] = {
@@ -196,6 +205,11 @@ def _training_settings(args: argparse.Namespace, world_size: int) -> dict[str, A
     return {name: getattr(args, name) for name in _KEPT_OPTIONS} | {"devices": world_size}
 
 
+def _option(name: str, value: Any) -> str:
+    flag = "--" + name.replace("_", "-")
+    return f"no {flag}" if value is None else f"{flag} {value}"
+
+
 def _check_checkpoint(
     path: Path, expected: dict[str, Any], settings: dict[str, Any], epochs: int
 ) -> int:
@@ -219,11 +233,11 @@ def _check_checkpoint(
     recorded = recorded if isinstance(recorded, dict) else {}
     other = [name for name, value in settings.items() if recorded.get(name, value) != value]
     if other:
-        then = " ".join(f"--{name.replace('_', '-')} {recorded[name]}" for name in other)
-        now = " ".join(f"--{name.replace('_', '-')} {settings[name]}" for name in other)
+        then = ", ".join(_option(name, recorded[name]) for name in other)
+        now = ", ".join(_option(name, settings[name]) for name in other)
         raise UsageError(
-            f"checkpoint {path} was trained with {then}, not {now}; give {then} to continue "
-            "it, or --restart"
+            f"checkpoint {path} was trained with {then}, not {now}; continue it with {then}, "
+            "or use --restart"
         )
     if finished > epochs:
         raise UsageError(
