@@ -101,11 +101,13 @@ def read_training_state(
     try:
         finished = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
     except (KeyError, TypeError):
+        finished = None
+    if isinstance(finished, bool) or not isinstance(finished, int):
         finished = epoch + 1
     callbacks = checkpoint.get("callbacks")
     return (
         dict(checkpoint["hyper_parameters"]),
-        finished if isinstance(finished, int) and not isinstance(finished, bool) else epoch + 1,
+        finished,
         dict(callbacks) if isinstance(callbacks, dict) else {},
     )
 

@@ -182,7 +182,6 @@ class PopulationTracker:
     _noise_degrees: int = 0
     _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
     _space_counts: Counter[tuple[str, Hashable]] = field(default_factory=Counter)
-    _distributions: dict[tuple[str, Hashable], BaseDistribution] = field(default_factory=dict)
     _counted: dict[int, list[tuple[str, Hashable]]] = field(default_factory=dict)
 
     def update(self, trials: Sequence[FrozenTrial]) -> None:
@@ -193,17 +192,19 @@ class PopulationTracker:
             self._reset()
         if trials and self.first_trial_id is None:
             self.first_trial_id = trials[0]._trial_id
+        changed = False
         for index in sorted(self.unfinished):
             if trials[index].state in _FINISHED:
                 self.unfinished.discard(index)
-                self._add(trials[index])
+                changed |= self._add(trials[index])
         for index in range(self.scanned, len(trials)):
             if trials[index].state in _FINISHED:
-                self._add(trials[index])
+                changed |= self._add(trials[index])
             else:
                 self.unfinished.add(index)
         self.scanned = len(trials)
-        self._count_space()
+        if changed:
+            self._count_space()
 
     @property
     def members(self) -> list[Member]:
@@ -219,9 +220,9 @@ class PopulationTracker:
             return {}
         last = self._ranked[-1][1]
         return {
-            item[0]: self._distributions[item]
-            for item in self._counted[last.number]
-            if self._space_counts[item] == size
+            name: last.distributions[name]
+            for name, key in self._counted[last.number]
+            if self._space_counts[name, key] == size
         }
 
     def mean_value(self, member: Member) -> float:
@@ -280,24 +281,24 @@ class PopulationTracker:
         self._noise_degrees = 0
         self._ranked.clear()
         self._space_counts.clear()
-        self._distributions.clear()
         self._counted.clear()
 
-    def _add(self, trial: FrozenTrial) -> None:
+    def _add(self, trial: FrozenTrial) -> bool:
+        """Take in one finished trial; return whether the population changed."""
         self.own_proposals.pop(trial.number, None)
         identity = params_key(trial.params)
         if trial.params:
             self.evaluated.add(identity)
         values = competing_values(trial, self.include_pruned)
         if values is None or trial.datetime_complete is None:
-            return
+            return False
         self.num_eligible += 1
         if len(values) == 1:
             self._observe(identity, values[0])
             if trial.system_attrs.get(MUTATION_KEY) == REEVALUATION and self._repeated(
                 trial, identity
             ):
-                return
+                return False
         member = Member(
             number=trial.number,
             values=values,
@@ -308,10 +309,11 @@ class PopulationTracker:
         )
         key = self._rank_key(member)
         if len(self._ranked) == self.population_size and key <= self._ranked[0][0]:
-            return
+            return False
         insort(self._ranked, (key, member), key=lambda entry: entry[0])
         if len(self._ranked) > self.population_size:
             self._ranked.pop(0)
+        return True
 
     def _count_space(self) -> None:
         """Bring the search-space counts in line with the population, once per update: when
@@ -323,7 +325,6 @@ class PopulationTracker:
                 self._space_counts[item] -= 1
                 if self._space_counts[item] == 0:
                     del self._space_counts[item]
-                    del self._distributions[item]
         for number, member in present.items():
             if number in self._counted:
                 continue
@@ -331,7 +332,6 @@ class PopulationTracker:
             for name, distribution in member.distributions.items():
                 item = (name, distribution_key(distribution))
                 self._space_counts[item] += 1
-                self._distributions.setdefault(item, distribution)
                 items.append(item)
             self._counted[number] = items
 
