@@ -11,6 +11,7 @@ from optuna_amoeba._estimates import estimate_by_params
 from optuna_amoeba._estimates import MeanEstimate
 from optuna_amoeba._estimates import rank_by_mean
 from optuna_amoeba._estimates import rank_estimates
+from optuna_amoeba._estimates import rank_trials
 from optuna_amoeba._estimates import recommend_by_mean
 from optuna_amoeba._sampler import AgingEvolutionSampler
 from optuna_amoeba._sampler import default_sample_size
@@ -39,6 +40,7 @@ __all__ = [
     "open_storage",
     "rank_by_mean",
     "rank_estimates",
+    "rank_trials",
     "recommend_by_mean",
 ]
 

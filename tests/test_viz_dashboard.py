@@ -296,7 +296,7 @@ def test_a_failed_refresh_warns_and_the_search_goes_on(
 
     url = "postgresql://u:s3cret@h/db"
 
-    def lost_connection(study: optuna.Study) -> None:
+    def lost_connection(study: optuna.Study, **_: object) -> None:
         cause = RuntimeError(f"server closed the connection to {url}")
         raise optuna.exceptions.StorageInternalError("An exception is raised.") from cause
 
@@ -305,7 +305,65 @@ def test_a_failed_refresh_warns_and_the_search_goes_on(
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
     updater = DashboardUpdater(url)
     with caplog.at_level("WARNING"):
-        updater(study, study.trials[0])
+        updater(study, study.trials[0], study.trials)
     assert updater.enabled
     assert "graphs not updated after trial 0: RuntimeError: server closed" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+def _count_trial_reads(monkeypatch: pytest.MonkeyPatch, study: optuna.Study) -> list[object]:
+    """A list that grows by one at each read of ``study``'s trials from its storage."""
+    reads: list[object] = []
+    read = study._storage.get_all_trials
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(study._storage, "get_all_trials", counted)
+    return reads
+
+
+def test_a_refresh_reads_the_trials_once_or_takes_the_callers_read(
+    monkeypatch: pytest.MonkeyPatch, lucky_trial_study: optuna.Study
+) -> None:
+    study = lucky_trial_study
+    trials = study.get_trials(deepcopy=False)
+    reads = _count_trial_reads(monkeypatch, study)
+    dashboard.update_study_dashboard(study)
+    assert len(reads) == 1, "the graph and the note come from one read"
+    note = optuna_dashboard.get_note(study)
+    dashboard.update_study_dashboard(study, trials=trials)
+    assert len(reads) == 1
+    assert optuna_dashboard.get_note(study) == note
+    assert "Trials **0, 3, 5**" in note
+
+
+def test_a_refresh_refuses_trials_that_are_not_the_studys_read(
+    lucky_trial_study: optuna.Study,
+) -> None:
+    trials = lucky_trial_study.get_trials(deepcopy=False)
+    for wrong in (trials[1:], trials[::-1], trials[0]):
+        with pytest.raises(ValueError, match="every state, in number order"):
+            dashboard.update_study_dashboard(lucky_trial_study, trials=wrong)  # type: ignore[arg-type]
+
+
+def test_the_progress_line_and_the_dashboard_refresh_share_one_read(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    lucky_trial_study: optuna.Study,
+) -> None:
+    from lightning_modules.commands.search import DashboardUpdater
+    from lightning_modules.commands.search import ProgressDisplay
+
+    study = lucky_trial_study
+    last = study.trials[-1]
+    reads = _count_trial_reads(monkeypatch, study)
+    stream = io.StringIO()
+    display = ProgressDisplay(6, stream=stream, dashboard=DashboardUpdater("sqlite:///x.db"))
+    with caplog.at_level("WARNING"):
+        display(study, last)
+    assert len(reads) == 1
+    assert "not updated" not in caplog.text
+    assert "recommended=0.9000 (mean of 3, trials 0, 3, 5)" in stream.getvalue()
+    assert "Trials **0, 3, 5**" in optuna_dashboard.get_note(study)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from collections.abc import Sequence
 import contextlib
 import functools
 import importlib.util
@@ -63,8 +64,8 @@ from lightning_modules.datasets import imagefolder_path
 from lightning_modules.datasets import IMAGEFOLDER_PREFIX
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba import default_sample_size
+from optuna_amoeba import rank_trials
 from optuna_amoeba import recommend_by_mean
-from optuna_amoeba._estimates import rank_trials
 from optuna_amoeba._storage import driver_message
 from optuna_amoeba._storage import in_memory_storage
 from optuna_amoeba._storage import JOURNAL_SCHEME
@@ -298,20 +299,27 @@ def _search_config(args: argparse.Namespace) -> dict[str, Any]:
 
 class ProgressDisplay:
     """One line per finished trial: the study's progress, the recommended architecture's
-    accuracy (:func:`~optuna_amoeba.recommend_by_mean`) and the time per trial."""
+    accuracy (:func:`~optuna_amoeba.recommend_by_mean`) and the time per trial; then the
+    ``dashboard`` refresh, from the same read of the study."""
 
-    def __init__(self, n_trials: int, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        n_trials: int,
+        stream: TextIO | None = None,
+        dashboard: DashboardUpdater | None = None,
+    ) -> None:
         self.n_trials = n_trials
         self.stream = stream
+        self.dashboard = dashboard
         self.durations: list[float] = []
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
-        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
         pruned = sum(t.state == TrialState.PRUNED for t in trials)
         if trial.datetime_start is not None and trial.datetime_complete is not None:
             self.durations.append((trial.datetime_complete - trial.datetime_start).total_seconds())
-        parts = [f"[{complete}/{self.n_trials} complete, {pruned} pruned]"]
+        parts = [f"[{len(complete)}/{self.n_trials} complete, {pruned} pruned]"]
         parts.append(f"trial {trial.number} {trial.state.name.lower()}")
         if trial.state == TrialState.PRUNED and trial.intermediate_values:
             last_epoch = max(trial.intermediate_values)
@@ -322,30 +330,33 @@ class ProgressDisplay:
             parts.append(format_values(study, trial.values))
         if len(study.directions) > 1:
             parts.append(front_status(study))
-        elif estimates := rank_trials(
-            [t for t in trials if t.state == TrialState.COMPLETE], study.direction
-        ):
+        elif estimates := rank_trials(complete, study.direction):
             parts.append(f"recommended={short_estimate(estimates[0])}")
         if self.durations:
             mean = sum(self.durations) / len(self.durations)
             parts.append(f"{self.durations[-1]:.1f} s (mean {mean:.1f} s/trial)")
         print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
+        if self.dashboard is not None:
+            self.dashboard(study, trial, trials)
 
 
 class DashboardUpdater:
-    """Refresh the study's optuna-dashboard graphs after each complete trial, if installed."""
+    """Refresh the study's optuna-dashboard graphs after each complete trial, if installed,
+    from ``trials``, the study's trials as :class:`ProgressDisplay` read them."""
 
     def __init__(self, storage_url: str) -> None:
         self.enabled = importlib.util.find_spec("optuna_dashboard") is not None
         self.storage_url = storage_url
 
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def __call__(
+        self, study: optuna.Study, trial: FrozenTrial, trials: Sequence[FrozenTrial]
+    ) -> None:
         if not self.enabled or trial.state != TrialState.COMPLETE:
             return
         try:
             from optuna_amoeba.visualization.dashboard import update_study_dashboard
 
-            update_study_dashboard(study)
+            update_study_dashboard(study, trials=trials)
         except ImportError as error:
             self.enabled = False
             _logger.warning(f"optuna-dashboard graphs not updated: {error}")
@@ -606,8 +617,7 @@ def _search(
                 guard.objective(objective),
                 callbacks=[
                     optuna.study.MaxTrialsCallback(args.n_trials, states=(TrialState.COMPLETE,)),
-                    ProgressDisplay(args.n_trials),
-                    DashboardUpdater(args.storage),
+                    ProgressDisplay(args.n_trials, dashboard=DashboardUpdater(args.storage)),
                     guard.callback,
                 ],
                 gc_after_trial=True,

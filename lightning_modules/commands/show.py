@@ -18,7 +18,7 @@ from lightning_modules.commands._common import load_study
 from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_existing_storage
 from lightning_modules.commands._pareto import show_front
-from optuna_amoeba._estimates import rank_trials
+from optuna_amoeba import rank_trials
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

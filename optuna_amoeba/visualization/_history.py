@@ -93,8 +93,22 @@ def genotype_of(trial: FrozenTrial) -> nasnet.Genotype:
     return nasnet.Genotype.from_params(trial.params, operations=operations)
 
 
-def resolve_trial(study: optuna.Study, trial: FrozenTrial | int) -> FrozenTrial:
-    trials = study.get_trials(deepcopy=False)
+def study_trials(
+    study: optuna.Study, trials: Sequence[FrozenTrial] | None
+) -> Sequence[FrozenTrial]:
+    """``trials``, the study's trials as the caller read them (every state, in number order),
+    or else a read of the study now: one read can serve a whole refresh."""
+    return study.get_trials(deepcopy=False) if trials is None else trials
+
+
+def resolve_trial(
+    study: optuna.Study,
+    trial: FrozenTrial | int,
+    trials: Sequence[FrozenTrial] | None = None,
+) -> FrozenTrial:
+    """``trial`` as stored: found in ``trials`` (the study's, every state, as the caller read
+    them) or else in a read of the study now."""
+    trials = study_trials(study, trials)
     number = trial.number if isinstance(trial, FrozenTrial) else trial
     if (
         isinstance(number, bool)
@@ -123,10 +137,15 @@ class Step:
     change: str
 
 
-def lineage(study: optuna.Study, trial: FrozenTrial | int) -> list[Step]:
-    """The chain from the founder (first) to ``trial`` (last), following ``amoeba:parent``."""
-    trials = study.get_trials(deepcopy=False)
-    current: FrozenTrial | None = resolve_trial(study, trial)
+def lineage(
+    study: optuna.Study,
+    trial: FrozenTrial | int,
+    trials: Sequence[FrozenTrial] | None = None,
+) -> list[Step]:
+    """The chain from the founder (first) to ``trial`` (last), following ``amoeba:parent``
+    through ``trials`` (the study's, every state, as the caller read them; default: read now)."""
+    trials = study_trials(study, trials)
+    current: FrozenTrial | None = resolve_trial(study, trial, trials)
     chain: list[FrozenTrial] = []
     seen: set[int] = set()
     while current is not None and current.number not in seen:
@@ -219,21 +238,24 @@ def population_history(
     aging: bool,
     target: Target,
     include_pruned: bool = False,
+    trials: Sequence[FrozenTrial] | None = None,
 ) -> list[PopulationPoint]:
     """The population after each trial that could enter it, as the sampler saw it.
 
-    The finished trials are fed in completion order to the sampler's own
+    The finished trials (of ``trials``, the study's as the caller read them, or else of a read
+    of the study now) are fed in completion order to the sampler's own
     :class:`PopulationTracker`, so the members are exactly those the sampler would draw its
     tournaments from at that moment. ``best`` and ``mean`` are of ``target`` over the members
     (members whose ``target`` is not finite, NaN or infinite, are left out of both; a point
     with none is skipped).
     """
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    trials = study_trials(study, trials)
     finished = sorted(
         (
             trial
-            for trial in study.get_trials(deepcopy=False, states=_FINISHED)
-            if trial.datetime_complete is not None
+            for trial in trials
+            if trial.state in _FINISHED and trial.datetime_complete is not None
         ),
         key=lambda trial: (trial.datetime_complete, trial.number),
     )

@@ -4,6 +4,10 @@ Needs the ``viz`` extra (``pip install 'optuna-amoeba[viz]'``: plotly and optuna
 Call :func:`upload_cell_picture` inside the objective while the trial runs (Optuna refuses
 to attach artifacts to finished trials) and :func:`update_study_dashboard` after each trial,
 e.g. from a study callback; then ``optuna-dashboard STORAGE --artifact-dir DIR`` shows them.
+
+:func:`progress_figure`, :func:`best_note` and :func:`update_study_dashboard` read the study's
+trials once per call; a caller that has read them already (``study.get_trials()``: every
+state, in number order) passes them as ``trials``, so that one read serves it all.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from optuna.artifacts import upload_artifact
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_amoeba import MeanEstimate
 from optuna_amoeba import nasnet
+from optuna_amoeba import rank_trials
 from optuna_amoeba._checks import check_bool
-from optuna_amoeba._estimates import MeanEstimate
-from optuna_amoeba._estimates import rank_trials
 from optuna_amoeba._sampler import PARENT_KEY
 from optuna_amoeba.visualization._cell import plot_cell
 from optuna_amoeba.visualization._history import describe_descent
@@ -35,6 +39,7 @@ from optuna_amoeba.visualization._history import lineage
 from optuna_amoeba.visualization._history import mutation_of
 from optuna_amoeba.visualization._history import population_history
 from optuna_amoeba.visualization._history import population_settings
+from optuna_amoeba.visualization._history import study_trials
 from optuna_amoeba.visualization._history import Target
 from optuna_amoeba.visualization._history import trial_title
 from optuna_amoeba.visualization._history import value_function
@@ -141,6 +146,23 @@ def _value_and_name(
     return value_function(study, target, target_name)
 
 
+def _trials(study: optuna.Study, trials: Sequence[FrozenTrial] | None) -> Sequence[FrozenTrial]:
+    # The lineage looks parents up by position: a filtered or reordered read would draw the
+    # wrong ancestors without a word.
+    if trials is not None and (
+        not isinstance(trials, Sequence)
+        or any(
+            not isinstance(trial, FrozenTrial) or trial.number != number
+            for number, trial in enumerate(trials)
+        )
+    ):
+        raise ValueError(
+            "trials must be the study's trials as study.get_trials() returns them: every "
+            "state, in number order"
+        )
+    return study_trials(study, trials)
+
+
 def _hover(trial: FrozenTrial, value: float) -> str:
     parent = trial.system_attrs.get(PARENT_KEY)
     mutation = mutation_of(trial)
@@ -155,6 +177,7 @@ def progress_figure(
     target_name: str | None = None,
     population_size: int | None = None,
     aging: bool | None = None,
+    trials: Sequence[FrozenTrial] | None = None,
 ) -> Any:
     """A plotly figure: every completed trial, the population's best and mean, and the
     lineage of the study's result (hover a dot for its mutation and parent): the
@@ -164,11 +187,8 @@ def progress_figure(
     go = _require("plotly.graph_objects")
     value_of, value_name = _value_and_name(study, target, target_name)
     size, is_aging = population_settings(study, population_size, aging)
-    completed = [
-        trial
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not math.isnan(value_of(trial))
-    ]
+    trials = _trials(study, trials)
+    completed = _completed(trials, value_of)
     figure = go.Figure()
     for mutation, members in group_by_mutation(completed).items():
         figure.add_trace(
@@ -182,7 +202,9 @@ def progress_figure(
                 hoverinfo="text",
             )
         )
-    history = population_history(study, population_size=size, aging=is_aging, target=value_of)
+    history = population_history(
+        study, population_size=size, aging=is_aging, target=value_of, trials=trials
+    )
     kind = "aging" if is_aging else "non-aging"
     for name, color, values in (
         ("best", "#d62728", [point.best for point in history]),
@@ -201,7 +223,7 @@ def progress_figure(
     if incumbent is not None:
         best, estimate = incumbent
         kind = "recommended" if estimate is not None else "best"
-        steps = lineage(study, best)
+        steps = lineage(study, best, trials)
         figure.add_trace(
             go.Scatter(
                 x=[step.trial.number for step in steps],
@@ -225,6 +247,15 @@ def progress_figure(
         template="plotly_white",
     )
     return figure
+
+
+def _completed(trials: Sequence[FrozenTrial], value_of: Target) -> list[FrozenTrial]:
+    """The complete trials that have a value to draw."""
+    return [
+        trial
+        for trial in trials
+        if trial.state == TrialState.COMPLETE and not math.isnan(value_of(trial))
+    ]
 
 
 def _incumbent(
@@ -261,7 +292,11 @@ def _describe(estimate: MeanEstimate, value_name: str) -> str:
 
 
 def best_note(
-    study: optuna.Study, *, target: Target | None = None, target_name: str | None = None
+    study: optuna.Study,
+    *,
+    target: Target | None = None,
+    target_name: str | None = None,
+    trials: Sequence[FrozenTrial] | None = None,
 ) -> str:
     """Markdown for the study note: the study's result, its genotype and its lineage.
 
@@ -269,16 +304,13 @@ def best_note(
     single-objective study without ``target``) or else the trial with the best value,
     labelled as in :func:`progress_figure`."""
     value_of, value_name = _value_and_name(study, target, target_name)
-    completed = [
-        trial
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not math.isnan(value_of(trial))
-    ]
+    trials = _trials(study, trials)
+    completed = _completed(trials, value_of)
     incumbent = _incumbent(study, completed, value_of, target)
     if incumbent is None:
         return f"## Current best\n\nNo completed trial yet in `{study.study_name}`."
     best, estimate = incumbent
-    steps = lineage(study, best)
+    steps = lineage(study, best, trials)
     if estimate is None:
         lines = [
             "## Current best",
@@ -318,23 +350,28 @@ def update_study_dashboard(
     target_name: str | None = None,
     population_size: int | None = None,
     aging: bool | None = None,
+    trials: Sequence[FrozenTrial] | None = None,
 ) -> None:
     """Refresh the study's plotly graph (:data:`GRAPH_ID`) and its note with the best genotype.
 
-    Cheap enough to call after every trial. A multi-objective study without ``target`` is
+    Cheap enough to call after every trial, with the ``trials`` a callback has read already
+    (else it reads them once). A multi-objective study without ``target`` is
     drawn by its first objective. Population settings default as in
     :func:`~optuna_amoeba.visualization.plot_progress`.
     """
     optuna_dashboard = _require("optuna_dashboard")
+    trials = _trials(study, trials)  # the graph and the note show the same trials
     figure = progress_figure(
         study,
         target=target,
         target_name=target_name,
         population_size=population_size,
         aging=aging,
+        trials=trials,
     )
     optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=GRAPH_ID)
-    optuna_dashboard.save_note(study, best_note(study, target=target, target_name=target_name))
+    note = best_note(study, target=target, target_name=target_name, trials=trials)
+    optuna_dashboard.save_note(study, note)
 
 
 __all__ = [
