@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+import math
 from typing import Any
 
 import torch
@@ -299,10 +300,14 @@ class NASNetwork(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # The reference initialises convolutions with variance scaling over fan-out.
+        # The reference (slim nasnet_cifar_arg_scope) draws convolution weights with variance
+        # scaling over fan-out, which TensorFlow counts per group: k*k for a depthwise kernel.
+        # PyTorch's kaiming_normal_ counts C*k*k there, sqrt(C) times smaller weights.
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                height, width = module.kernel_size
+                fan_out = module.out_channels // module.groups * height * width
+                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
 
     @property
     def drop_path_progress(self) -> float:
