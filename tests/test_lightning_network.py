@@ -213,20 +213,15 @@ def test_network_rejects_impossible_sizes(option: str, value: object, message: s
         NASNetwork(AMOEBANET_A, **options)  # type: ignore[arg-type]
 
 
-def test_convolutions_start_with_the_references_fan_out_scale() -> None:
-    # slim's nasnet_cifar_arg_scope: variance scaling (factor 2) over fan-out, which
-    # TensorFlow counts per group, so a 5x5 depthwise kernel has fan-out 25 at any width.
+
+def test_depthwise_kernels_start_at_pytorchs_fan_out_scale() -> None:
+    # Not TensorFlow's per-group count (std sqrt(2 / k*k)): measured worse on digits searches
+    # (benchmarks/results/digits/init_scale.py).
     torch.manual_seed(0)
     network = NASNetwork(AMOEBANET_A, num_cells=1, num_filters=64, num_classes=10)
-    depthwise = [m for m in network.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
-    dense = [m for m in network.modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
-    assert depthwise and dense
-    for convs in (depthwise, dense):
-        for conv in convs:
-            height, width = conv.kernel_size
-            fan_out = conv.out_channels // conv.groups * height * width
-            expected = (2.0 / fan_out) ** 0.5
-            assert conv.weight.std().item() == pytest.approx(expected, rel=0.2), conv
-    wide_depthwise = max(depthwise, key=lambda conv: conv.in_channels)
-    assert wide_depthwise.in_channels >= 64
-    assert wide_depthwise.weight.std().item() > 0.25, "not shrunk by the channel count"
+    convs = [m for m in network.modules() if isinstance(m, nn.Conv2d)]
+    assert any(conv.groups > 1 for conv in convs) and any(conv.groups == 1 for conv in convs)
+    for conv in convs:
+        height, width = conv.kernel_size
+        expected = (2.0 / (conv.out_channels * height * width)) ** 0.5
+        assert conv.weight.std().item() == pytest.approx(expected, rel=0.2), conv
