@@ -213,7 +213,6 @@ def test_network_rejects_impossible_sizes(option: str, value: object, message: s
         NASNetwork(AMOEBANET_A, **options)  # type: ignore[arg-type]
 
 
-
 def test_depthwise_kernels_start_at_pytorchs_fan_out_scale() -> None:
     # Not TensorFlow's per-group count (std sqrt(2 / k*k)): measured worse on digits searches
     # (benchmarks/results/digits/init_scale.py).
