@@ -263,8 +263,12 @@ class PopulationTracker:
     def is_seen(self, params: dict[str, Any], running: set[Hashable]) -> bool:
         """The dedup test: whether ``params`` were evaluated, or are being evaluated by a
         running trial (``running``: :meth:`running_keys`, read once per ask)."""
+        return self.unseen_key(params, running) is None
+
+    def unseen_key(self, params: dict[str, Any], running: set[Hashable]) -> Hashable | None:
+        """``params_key(params)`` where :meth:`is_seen` is false, else ``None``."""
         key = params_key(params)
-        return key in self.evaluated or key in running
+        return None if key in self.evaluated or key in running else key
 
     def _reset(self) -> None:
         self.scanned = 0

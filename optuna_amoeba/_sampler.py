@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -35,6 +36,7 @@ from optuna_amoeba._population import stored_proposal
 from optuna_amoeba._random import sample_value
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._reevaluation import unconfirmed_leader
+from optuna_amoeba._screening import CandidateScreen
 from optuna_amoeba._selection import tournament
 from optuna_amoeba._tpe import TPE_PHASE_POPULATIONS
 from optuna_amoeba._tpe import tpe_proposal
@@ -93,7 +95,10 @@ class AgingEvolutionSampler(BaseSampler):
     parameter is one more unit that a mutation may pick, changing to another value of its
     distribution (another choice; a fresh uniform or log-uniform draw for numbers). With
     probability ``identity_probability`` the child repeats its parent. Parameters outside the
-    population's common search space (define-by-run branches) are sampled at random.
+    population's common search space (define-by-run branches) are sampled at random. In
+    single-objective studies the parent is mutated ``mutation_candidates`` times (distinct
+    unseen children, with dedup) and the child is the one an additive model of the
+    population's values scores best (docs/algorithm.md, "Screened mutation").
 
     Each trial the sampler proposes records in its system attrs ``amoeba:parent`` (the parent
     trial's number or ``None``) and ``amoeba:mutation`` (``random``, ``enqueued``, ``tpe``,
@@ -151,6 +156,12 @@ class AgingEvolutionSampler(BaseSampler):
             Default 0.35; 0 turns it off (the paper's algorithm). Early on, TPE's model
             reaches good regions that single mutations reach slowly; measured effect:
             docs/choosing-settings.md.
+        mutation_candidates: How many distinct mutations of the parent are drawn for each
+            child (``>= 1``; single-objective studies, ignored with several objectives): the
+            child is the one that a ridge regression of the population's values on their
+            parameters' values (one effect per choice, or per tenth of a numeric range) scores
+            best. Default 4; 1 is the paper's algorithm (the child is the mutation drawn).
+            Measured effect: docs/choosing-settings.md.
         include_pruned: Let pruned trials enter the population with their last reported
             intermediate value (single-objective studies). Off by default: a pruned trial's
             value is measured on a smaller budget than a completed one's, so it would
@@ -200,6 +211,7 @@ class AgingEvolutionSampler(BaseSampler):
         n_startup_trials: int | None = None,
         reevaluation_probability: float = 0.3,
         tpe_probability: float = 0.35,
+        mutation_candidates: int = 4,
         seed: int | None = None,
     ) -> None:
         self._population_size = check_int("population_size", population_size, 1)
@@ -218,6 +230,7 @@ class AgingEvolutionSampler(BaseSampler):
             "reevaluation_probability", reevaluation_probability
         )
         self._tpe_probability = check_probability("tpe_probability", tpe_probability)
+        self._mutation_candidates = check_int("mutation_candidates", mutation_candidates, 1)
         startup = check_optional_int(
             "n_startup_trials", n_startup_trials, 1, self._population_size
         )
@@ -229,7 +242,9 @@ class AgingEvolutionSampler(BaseSampler):
         self._trackers: weakref.WeakKeyDictionary[BaseStorage, dict[int, PopulationTracker]] = (
             weakref.WeakKeyDictionary()
         )
-        self._plans: dict[frozenset[tuple[str, BaseDistribution]], MutationPlan] = {}
+        self._plans: dict[
+            frozenset[tuple[str, Hashable]], tuple[MutationPlan, CandidateScreen]
+        ] = {}
 
     def _resolve_sample_size(self, sample_size: object) -> int:
         if sample_size is not None:
@@ -279,6 +294,10 @@ class AgingEvolutionSampler(BaseSampler):
     @property
     def tpe_probability(self) -> float:
         return self._tpe_probability
+
+    @property
+    def mutation_candidates(self) -> int:
+        return self._mutation_candidates
 
     def reseed_rng(self) -> None:
         with self._lock:
@@ -353,8 +372,8 @@ class AgingEvolutionSampler(BaseSampler):
                     base[name] = parent.params[name]
                 else:
                     base[name] = sample_value(distribution, self._rng)
-            child, mutation, steps = self._mutate_without_repeats(
-                base, search_space, tracker, running
+            child, mutation, steps = self._screened_child(
+                base, search_space, tracker, running, study.direction if single_objective else None
             )
             self._record(study, trial, parent=parent.number, mutation=mutation, steps=steps)
             self._publish(study, trial, tracker, child)
@@ -414,22 +433,65 @@ class AgingEvolutionSampler(BaseSampler):
         tracker.update(trials)
         return tracker, trials
 
-    def _plan(self, search_space: dict[str, BaseDistribution]) -> MutationPlan:
-        key = frozenset(search_space.items())
+    def _plan_and_screen(
+        self, search_space: dict[str, BaseDistribution]
+    ) -> tuple[MutationPlan, CandidateScreen]:
+        """What can mutate in ``search_space``, and the screen of its candidates (cached per
+        space, keyed by :func:`distribution_key`: Optuna's own comparison of distributions
+        is slow)."""
+        key = frozenset((name, distribution_key(d)) for name, d in search_space.items())
         plan = self._plans.get(key)
         if plan is None:
-            plan = MutationPlan.for_space(search_space)
-            self._plans[key] = plan
+            plan = self._plans[key] = (
+                MutationPlan.for_space(search_space),
+                CandidateScreen(search_space),
+            )
         return plan
 
-    def _mutate_without_repeats(
+    def _screened_child(
         self,
         parent: dict[str, Any],
         search_space: dict[str, BaseDistribution],
         tracker: PopulationTracker,
         running: set[Hashable],
+        direction: StudyDirection | None,
     ) -> tuple[dict[str, Any], str, int]:
-        plan = self._plan(search_space)
+        """The child of ``parent``: of up to ``mutation_candidates`` distinct unseen mutations
+        (one with several objectives, ``direction=None``), the one the population's additive
+        model scores best (:class:`~optuna_amoeba._screening.CandidateScreen`)."""
+        plan, screen = self._plan_and_screen(search_space)
+        first = self._mutate_without_repeats(parent, search_space, plan, tracker, running)
+        key = tracker.unseen_key(first[0], running)
+        if self._dedup and key is None:
+            if plan.num_units:
+                _logger.debug(
+                    f"No unseen child found in {self._max_dedup_retries} retries; "
+                    "proposing a repeat."
+                )
+            return first
+        if direction is None or self._mutation_candidates == 1:
+            return first
+        candidates = [first]
+        taken = set(running)
+        while len(candidates) < self._mutation_candidates:
+            if key is not None:
+                taken.add(key)
+            candidate = self._mutate_without_repeats(parent, search_space, plan, tracker, taken)
+            key = tracker.unseen_key(candidate[0], taken)
+            if self._dedup and key is None:
+                break
+            candidates.append(candidate)
+        chosen = screen.best([child for child, _, _ in candidates], tracker, direction)
+        return candidates[chosen]
+
+    def _mutate_without_repeats(
+        self,
+        parent: dict[str, Any],
+        search_space: dict[str, BaseDistribution],
+        plan: MutationPlan,
+        tracker: PopulationTracker,
+        running: set[Hashable],
+    ) -> tuple[dict[str, Any], str, int]:
         identity_probability = 0.0 if self._dedup else self._identity_probability
         child, mutation = mutate(
             parent,
@@ -456,12 +518,6 @@ class AgingEvolutionSampler(BaseSampler):
                 identity_probability=0.0,
                 hidden_state_probability=self._hidden_state_probability,
             )
-        else:
-            if tracker.is_seen(child, running):
-                _logger.debug(
-                    f"No unseen child found in {self._max_dedup_retries} retries; "
-                    "proposing a repeat."
-                )
         return child, mutation, steps
 
     def _record_enqueued(

@@ -155,6 +155,7 @@ ROWS: list[Row] = [
         "--tpe-probability -1",
         "sampler: tpe_probability must be a probability in [0, 1], got -1.0",
     ),
+    _search("--mutation-candidates 0", "sampler: mutation_candidates must be an int >= 1, got 0"),
     *_not_finite(
         _search,
         {

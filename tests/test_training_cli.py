@@ -57,7 +57,8 @@ def test_paper_flag_resolves_to_the_papers_search() -> None:
         sampler._identity_probability,
         sampler._reevaluation_probability,
         sampler.tpe_probability,
-    ) == (100, 25, 100, False, 0.05, 0.0, 0.0)
+        sampler.mutation_candidates,
+    ) == (100, 25, 100, False, 0.05, 0.0, 0.0, 1)
     assert (args.cells, args.filters, args.epochs) == (3, 24, 25)
     config = search._search_config(args)
     assert (config["cells"], config["filters"], config["epochs"]) == (3, 24, 25)
@@ -74,6 +75,8 @@ def test_paper_flag_resolves_to_the_papers_search() -> None:
     assert alone._population_size == plain._population_size
     tpe = search._make_sampler(_search_args("--tpe-probability", "0.2"), num_existing_trials=0)
     assert (tpe.tpe_probability, plain.tpe_probability) == (0.2, 0.35)
+    many = search._make_sampler(_search_args("--mutation-candidates", "8"), num_existing_trials=0)
+    assert (many.mutation_candidates, plain.mutation_candidates) == (8, 4)
     assert "any of these given explicitly overrides it" in _help("search")
 
 

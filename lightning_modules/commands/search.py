@@ -94,6 +94,7 @@ PAPER_SEARCH: dict[str, int | float | bool] = {
     "dedup": False,
     "reevaluation_probability": 0.0,
     "tpe_probability": 0.0,
+    "mutation_candidates": 1,
     "cells": 3,
     "filters": 24,
     "epochs": 25,
@@ -125,7 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the paper's search (Real et al. 2019): --population-size 100 --sample-size 25 "
         "--n-startup-trials 100 --no-dedup --reevaluation-probability 0 --tpe-probability 0 "
-        "--cells 3 --filters 24 --epochs 25; any of these given explicitly overrides it",
+        "--mutation-candidates 1 --cells 3 --filters 24 --epochs 25; any of these given "
+        "explicitly overrides it",
     )
     add_storage_arguments(parser, "(default: amoeba-<dataset>); the same name continues the study")
     _add_study_arguments(parser)
@@ -210,6 +212,12 @@ def _add_evolution_arguments(parser: argparse.ArgumentParser) -> None:
         type=finite_float,
         help="share of the early evolved trials (before 2P have completed) that Optuna's TPE "
         "proposes; 0 for the paper's algorithm (default: the sampler's, 0.35)",
+    )
+    parser.add_argument(
+        "--mutation-candidates",
+        type=int,
+        help="mutations drawn for each child, of which the one a model of the population "
+        "scores best is trained; 1 for the paper's algorithm (default: the sampler's, 4)",
     )
     parser.add_argument(
         "--dedup",
@@ -386,6 +394,8 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
         options["reevaluation_probability"] = args.reevaluation_probability
     if args.tpe_probability is not None:
         options["tpe_probability"] = args.tpe_probability
+    if args.mutation_candidates is not None:
+        options["mutation_candidates"] = args.mutation_candidates
     if args.seed is not None:
         # Mixed, not added: a worker with --seed 1 joining a study of one trial must not
         # replay the draws of a worker with --seed 2 that started it.

@@ -1,4 +1,6 @@
-"""The sampler variants tried against the early tail at σ = 0.3 (one kept: fifth round).
+"""The sampler variants tried against the early tail at σ = 0.3 (fifth, sixth and eleventh
+rounds: kept in the library, as ``tpe_probability``, the confirmation of new leaders and
+``mutation_candidates``).
 
 Each variant is ``AgingEvolutionSampler`` with one rule changed, chosen by the environment
 variable ``AMOEBA_VARIANT`` (a ``_``-joined list); ``base`` changes nothing.
@@ -88,6 +90,16 @@ Ninth round (2026-12-06), with ``tpe_probability=0.35``:
   ``AMOEBA_INFLIGHT_CAP`` (default 2) or more mutated children still running lose to every
   other, so that a parent whose children are still training is not mutated again and again.
 
+Eleventh round (2026-12-06), with ``tpe_probability=0.35``:
+
+- ``screen``: with probability ``AMOEBA_SCREEN`` (default 1) a mutated child is, of
+  ``AMOEBA_SCREEN_CANDIDATES`` (default 4) unseen one-change neighbours of the parent drawn
+  at random, the one an additive model scores best: ridge regression (penalty
+  ``AMOEBA_SCREEN_RIDGE``, default 1) on one-hot columns of the parameters, fitted to every
+  evaluated set's mean weighted by its count (categorical spaces only). The library's
+  ``mutation_candidates`` (kept) fits the same model to the population's sets only; variants
+  here pass ``mutation_candidates=1`` so that ``screen`` is the only screening.
+
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
 ``lucb``, ``ucb``, ``fillpressure``, ``cap``, ``ttts`` and ``inflight`` patch the sampler's
 modules for the whole process),
@@ -123,6 +135,7 @@ from optuna_amoeba import _reevaluation
 from optuna_amoeba import _sampler
 from optuna_amoeba import AgingEvolutionSampler
 from optuna_amoeba._mutation import mutate
+from optuna_amoeba._mutation import MutationPlan
 from optuna_amoeba._population import Member
 from optuna_amoeba._population import Observations
 from optuna_amoeba._population import params_key
@@ -148,6 +161,9 @@ FILL_POPULATION = int(os.environ.get("AMOEBA_FILL_POPULATION", "50"))
 NOISY_TPE = float(os.environ.get("AMOEBA_NOISY_TPE", "0.65"))
 INFLIGHT_CAP = int(os.environ.get("AMOEBA_INFLIGHT_CAP", "2"))
 REEVALUATION_CAP = int(os.environ.get("AMOEBA_REEVALUATION_CAP", "4"))
+SCREEN = float(os.environ.get("AMOEBA_SCREEN", "1.0"))
+SCREEN_CANDIDATES = int(os.environ.get("AMOEBA_SCREEN_CANDIDATES", "4"))
+SCREEN_RIDGE = float(os.environ.get("AMOEBA_SCREEN_RIDGE", "1.0"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -356,8 +372,10 @@ if "inflight" in VARIANT:
 
 class Variant(AgingEvolutionSampler):
     def __init__(self, *, seed: int | None = None, **kwargs: Any) -> None:
-        # The variants change the sampler as it was before the fifth round: no TPE phase.
+        # The variants change the sampler as it was before the fifth round (no TPE phase)
+        # and before the eleventh (no screened mutation).
         kwargs.setdefault("tpe_probability", 0.0)
+        kwargs.setdefault("mutation_candidates", 1)
         super().__init__(seed=seed, **kwargs)
         self._asking: tuple[Any, FrozenTrial] | None = None
         self._trials: Sequence[FrozenTrial] = ()
@@ -442,6 +460,7 @@ class Variant(AgingEvolutionSampler):
         self,
         parent: dict[str, Any],
         search_space: dict[str, BaseDistribution],
+        plan: MutationPlan,
         tracker: PopulationTracker,
         running: set[Hashable],
     ) -> tuple[dict[str, Any], str, int]:
@@ -450,6 +469,10 @@ class Variant(AgingEvolutionSampler):
         def seen(params: dict[str, Any]) -> bool:
             return tracker.is_seen(params, running)
 
+        if "screen" in VARIANT and self._rng.rand() < SCREEN:
+            screened = self._screened(parent, search_space, trials, seen)
+            if screened is not None:
+                return screened, "param", 1
         if "tpechild" in VARIANT and self._tpe_draw(tracker):
             assert self._asking is not None
             study, trial = self._asking
@@ -475,12 +498,77 @@ class Variant(AgingEvolutionSampler):
             parent, _ = mutate(
                 parent,
                 search_space,
-                self._plan(search_space),
+                plan,
                 self._rng,
                 identity_probability=0.0,
                 hidden_state_probability=self._hidden_state_probability,
             )
-        return super()._mutate_without_repeats(parent, search_space, tracker, running)
+        return super()._mutate_without_repeats(parent, search_space, plan, tracker, running)
+
+    def _screened(
+        self,
+        parent: dict[str, Any],
+        search_space: dict[str, BaseDistribution],
+        trials: Sequence[FrozenTrial],
+        seen: Any,
+    ) -> dict[str, Any] | None:
+        """``screen``: of ``AMOEBA_SCREEN_CANDIDATES`` unseen one-change neighbours of the
+        parent drawn at random, the one an additive model of the parameters' values scores
+        best (ridge regression on one-hot columns over every evaluated set's mean, weighted by
+        its count); ``None`` outside categorical spaces or when every neighbour was seen."""
+        if not all(isinstance(d, CategoricalDistribution) for d in search_space.values()):
+            return None
+        neighbours = [
+            {**parent, name: choice}
+            for name, distribution in search_space.items()
+            for choice in distribution.choices  # type: ignore[attr-defined]
+            if choice != parent[name]
+        ]
+        unseen = [neighbour for neighbour in neighbours if not seen(neighbour)]
+        if not unseen:
+            return None
+        drawn = self._rng.choice(
+            len(unseen), size=min(SCREEN_CANDIDATES, len(unseen)), replace=False
+        )
+        candidates = [unseen[int(index)] for index in drawn]
+        if len(candidates) == 1:
+            return candidates[0]
+        columns = {
+            (name, choice): column
+            for column, (name, choice) in enumerate(
+                (name, choice)
+                for name, distribution in search_space.items()
+                for choice in distribution.choices  # type: ignore[attr-defined]
+            )
+        }
+
+        def encode(params: dict[str, Any]) -> np.ndarray:
+            row = np.zeros(len(columns))
+            for name in search_space:
+                row[columns[(name, params[name])]] = 1.0
+            return row
+
+        sets: dict[Any, list[Any]] = {}
+        for trial in trials:
+            if trial.state != TrialState.COMPLETE or not math.isfinite(trial.values[0]):
+                continue
+            if any(name not in trial.params for name in search_space):
+                continue
+            entry = sets.setdefault(params_key(trial.params), [trial.params, 0.0, 0])
+            entry[1] += trial.values[0]
+            entry[2] += 1
+        if len(sets) < 2:
+            return candidates[0]
+        design = np.array([encode(params) for params, _, _ in sets.values()])
+        means = np.array([total / count for _, total, count in sets.values()])
+        weights = np.array([count for _, _, count in sets.values()], dtype=float)
+        centre = float(np.average(means, weights=weights))
+        gram = design.T @ (design * weights[:, None]) + SCREEN_RIDGE * np.eye(len(columns))
+        coefficients = np.linalg.solve(gram, design.T @ (weights * (means - centre)))
+        assert self._asking is not None
+        sign = 1.0 if self._asking[0].direction == StudyDirection.MAXIMIZE else -1.0
+        scores = [sign * float(encode(candidate) @ coefficients) for candidate in candidates]
+        return candidates[int(np.argmax(scores))]
 
     def _guided(
         self,

@@ -1,0 +1,140 @@
+"""Screening mutated children with an additive model of the population (``mutation_candidates``).
+
+The model: a set's value is a constant plus one effect per parameter value (for numbers, per
+tenth of the range, on the log scale where the distribution has ``log=True``), fitted by ridge
+regression to the population's sets, each weighted by its number of evaluations. It is
+solved in its kernel form, over the population's sets rather than over the effects, so its
+cost is set by the population's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Sequence
+import math
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import StudyDirection
+
+from optuna_amoeba._population import Member
+from optuna_amoeba._population import Observations
+from optuna_amoeba._population import PopulationTracker
+
+
+# Ridge penalty per effect, in evaluations: an effect seen in one or two evaluations is
+# shrunk towards none. Set once, not tuned (benchmarks/results/noise_tuning/, eleventh round).
+RIDGE = 1.0
+NUMERIC_BINS = 10
+# The code of a number outside its distribution's range (an enqueued value) or of a missing
+# parameter: such values share one effect per parameter.
+_ELSEWHERE = "elsewhere"
+
+
+def value_code(distribution: BaseDistribution, value: Any) -> Hashable:
+    """What the model tells ``value`` apart by: the choice itself, or a number's bin."""
+    if not isinstance(distribution, (FloatDistribution, IntDistribution)):
+        choice: Hashable = value
+        return choice
+    low, high = float(distribution.low), float(distribution.high)
+    if not low <= value <= high:
+        return _ELSEWHERE
+    if distribution.log:
+        low, high, value = math.log(low), math.log(high), math.log(value)
+    if high <= low:
+        return 0
+    return min(int((value - low) / (high - low) * NUMERIC_BINS), NUMERIC_BINS - 1)
+
+
+class CandidateScreen:
+    """Ranks candidate children by the population's additive model, for one search space.
+
+    A member's encoding (which value or bin it holds, per parameter) is kept while the member
+    stays in the population, so an ask encodes only new members and the candidates.
+    """
+
+    def __init__(self, search_space: dict[str, BaseDistribution]) -> None:
+        # Per parameter: its name, its distribution where numbers are binned, and the feature
+        # column of each value code seen, numbered in order of appearance over all parameters.
+        self._parameters = [
+            (
+                name,
+                distribution
+                if isinstance(distribution, (FloatDistribution, IntDistribution))
+                else None,
+                dict[Hashable, int](),
+            )
+            for name, distribution in search_space.items()
+        ]
+        self._width = 0
+        # Member number -> (its identity object, its columns, its observations); the identity
+        # is compared by ``is``, so a member of another study or of a re-read study is looked
+        # up afresh.
+        self._rows: dict[int, tuple[Hashable, np.ndarray, Observations]] = {}
+
+    def _encode(self, params: dict[str, Any]) -> np.ndarray:
+        """The feature columns ``params`` hold, one per parameter."""
+        row = []
+        for name, numeric, columns in self._parameters:
+            value = params.get(name, _ELSEWHERE)
+            if numeric is not None and value is not _ELSEWHERE:
+                value = value_code(numeric, value)
+            column = columns.get(value)
+            if column is None:
+                column = columns[value] = self._width
+                self._width += 1
+            row.append(column)
+        return np.array(row, dtype=np.intp)
+
+    def _row(
+        self, member: Member, tracker: PopulationTracker
+    ) -> tuple[Hashable, np.ndarray, Observations]:
+        cached = self._rows.get(member.number)
+        if cached is not None and cached[0] is member.identity:
+            return cached
+        return member.identity, self._encode(member.params), tracker.observations[member.identity]
+
+    def best(
+        self,
+        candidates: Sequence[dict[str, Any]],
+        tracker: PopulationTracker,
+        direction: StudyDirection,
+    ) -> int:
+        """The index of the candidate the population's additive model scores best (the first
+        on a tie, and while fewer than two sets have finite values)."""
+        if len(candidates) < 2:
+            return 0
+        rows: dict[int, tuple[Hashable, np.ndarray, Observations]] = {}
+        values, weights = [], []
+        for member in tracker.members:
+            row = rows[member.number] = self._row(member, tracker)
+            observations = row[2]
+            if math.isfinite(observations.estimate):
+                values.append(observations.estimate)
+                weights.append(float(observations.count))
+            else:
+                del rows[member.number]
+        self._rows = rows
+        if len(rows) < 2:
+            return 0
+        encoded = np.stack(
+            [row for _, row, _ in rows.values()] + [self._encode(c) for c in candidates]
+        )
+        features = np.zeros((len(encoded), self._width))
+        np.put_along_axis(features, encoded, 1.0, axis=1)
+        fitted, scored = features[: len(rows)], features[len(rows) :]
+        sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+        target = sign * np.array(values)
+        weight = np.array(weights)
+        share = weight / weight.sum()
+
+        # The weighted mean set is the origin; the kernel is the features' overlap.
+        fitted = fitted - share @ fitted
+        scored = scored - share @ features[: len(rows)]
+        kernel = fitted @ fitted.T
+        system = weight[:, None] * kernel + RIDGE * np.eye(len(rows))
+        dual = np.linalg.solve(system, weight * (target - share @ target))
+        return int(np.argmax(scored @ (fitted.T @ dual)))
