@@ -4,7 +4,8 @@ The model: a set's value is a constant plus one effect per parameter value (for 
 tenth of the range, on the log scale where the distribution has ``log=True``), fitted by ridge
 regression to the population's sets, each weighted by its number of evaluations. It is
 solved in its kernel form, over the population's sets rather than over the effects, so its
-cost is set by the population's size.
+cost is set by the population's size and the number of values the parameters take, not by
+the study's length.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ from optuna_amoeba._population import PopulationTracker
 # shrunk towards none. Set once, not tuned (benchmarks/results/noise_tuning/, eleventh round).
 RIDGE = 1.0
 NUMERIC_BINS = 10
-# The code of a number outside its distribution's range (an enqueued value) or of a missing
-# parameter: such values share one effect per parameter.
-_ELSEWHERE = "elsewhere"
+
+
+class _Elsewhere:
+    """The code of a number outside its distribution's range (an enqueued value) or of a
+    missing parameter: such values share one effect per parameter."""
+
+
+_ELSEWHERE = _Elsewhere()
 
 
 def value_code(distribution: BaseDistribution, value: Any) -> Hashable:
