@@ -460,8 +460,10 @@ class AgingEvolutionSampler(BaseSampler):
         (one with several objectives, ``direction=None``), the one the population's additive
         model scores best (:class:`~optuna_amoeba._screening.CandidateScreen`)."""
         plan, screen = self._plan_and_screen(search_space)
-        first = self._mutate_without_repeats(parent, search_space, plan, tracker, running)
-        key = tracker.unseen_key(first[0], running)
+        child, mutation, steps, key = self._mutate_without_repeats(
+            parent, search_space, plan, tracker, running
+        )
+        first = (child, mutation, steps)
         if self._dedup and key is None:
             if plan.num_units:
                 _logger.debug(
@@ -476,11 +478,12 @@ class AgingEvolutionSampler(BaseSampler):
         while len(candidates) < self._mutation_candidates:
             if key is not None:
                 taken.add(key)
-            candidate = self._mutate_without_repeats(parent, search_space, plan, tracker, taken)
-            key = tracker.unseen_key(candidate[0], taken)
+            child, mutation, steps, key = self._mutate_without_repeats(
+                parent, search_space, plan, tracker, taken
+            )
             if self._dedup and key is None:
                 break
-            candidates.append(candidate)
+            candidates.append((child, mutation, steps))
         chosen = screen.best([child for child, _, _ in candidates], tracker, direction)
         return candidates[chosen]
 
@@ -491,7 +494,9 @@ class AgingEvolutionSampler(BaseSampler):
         plan: MutationPlan,
         tracker: PopulationTracker,
         running: set[Hashable],
-    ) -> tuple[dict[str, Any], str, int]:
+    ) -> tuple[dict[str, Any], str, int, Hashable | None]:
+        """A mutation of ``parent``, its kind and its steps from the parent, and with dedup its
+        ``params_key`` when it is unseen (``None`` when dedup is off or found none)."""
         identity_probability = 0.0 if self._dedup else self._identity_probability
         child, mutation = mutate(
             parent,
@@ -502,11 +507,12 @@ class AgingEvolutionSampler(BaseSampler):
             hidden_state_probability=self._hidden_state_probability,
         )
         if not self._dedup or plan.num_units == 0:
-            return child, mutation, 1
+            return child, mutation, 1, None
         steps = 1
         for retry in range(self._max_dedup_retries):
-            if not tracker.is_seen(child, running):
-                break
+            key = tracker.unseen_key(child, running)
+            if key is not None:
+                return child, mutation, steps, key
             restart = retry < self._max_dedup_retries // 2
             base = parent if restart else child
             steps = 1 if restart else steps + 1
@@ -518,7 +524,7 @@ class AgingEvolutionSampler(BaseSampler):
                 identity_probability=0.0,
                 hidden_state_probability=self._hidden_state_probability,
             )
-        return child, mutation, steps
+        return child, mutation, steps, tracker.unseen_key(child, running)
 
     def _record_enqueued(
         self, study: Study, trial: FrozenTrial, trials: Sequence[FrozenTrial]

@@ -116,13 +116,12 @@ class CandidateScreen:
         rows: dict[int, tuple[Hashable, np.ndarray, Observations]] = {}
         values, weights = [], []
         for member in tracker.members:
-            row = rows[member.number] = self._row(member, tracker)
+            row = self._row(member, tracker)
             observations = row[2]
             if math.isfinite(observations.estimate):
+                rows[member.number] = row
                 values.append(observations.estimate)
                 weights.append(float(observations.count))
-            else:
-                del rows[member.number]
         self._rows = rows
         if len(rows) < 2:
             return 0
@@ -131,15 +130,14 @@ class CandidateScreen:
         )
         features = np.zeros((len(encoded), self._width))
         np.put_along_axis(features, encoded, 1.0, axis=1)
-        fitted, scored = features[: len(rows)], features[len(rows) :]
         sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
         target = sign * np.array(values)
         weight = np.array(weights)
         share = weight / weight.sum()
 
         # The weighted mean set is the origin; the kernel is the features' overlap.
-        fitted = fitted - share @ fitted
-        scored = scored - share @ features[: len(rows)]
+        features -= share @ features[: len(rows)]
+        fitted, scored = features[: len(rows)], features[len(rows) :]
         kernel = fitted @ fitted.T
         system = weight[:, None] * kernel + RIDGE * np.eye(len(rows))
         dual = np.linalg.solve(system, weight * (target - share @ target))

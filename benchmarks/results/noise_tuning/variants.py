@@ -463,7 +463,7 @@ class Variant(AgingEvolutionSampler):
         plan: MutationPlan,
         tracker: PopulationTracker,
         running: set[Hashable],
-    ) -> tuple[dict[str, Any], str, int]:
+    ) -> tuple[dict[str, Any], str, int, Hashable | None]:
         trials = self._trials
 
         def seen(params: dict[str, Any]) -> bool:
@@ -472,15 +472,16 @@ class Variant(AgingEvolutionSampler):
         if "screen" in VARIANT and self._rng.rand() < SCREEN:
             screened = self._screened(parent, search_space, trials, seen)
             if screened is not None:
-                return screened, "param", 1
+                return screened, "param", 1, params_key(screened)
         if "tpechild" in VARIANT and self._tpe_draw(tracker):
             assert self._asking is not None
             study, trial = self._asking
             proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
             if not seen(proposal):
-                return proposal, "tpe", 1
+                return proposal, "tpe", 1, params_key(proposal)
         if "guided" in VARIANT:
-            return self._guided(parent, search_space, trials, seen), "param", 1
+            child = self._guided(parent, search_space, trials, seen)
+            return child, "param", 1, tracker.unseen_key(child, running)
         if "crossover" in VARIANT and self._rng.rand() < CROSSOVER:
             members = tracker.members
             fitness = [tracker.mean_value(member) for member in members]
@@ -492,7 +493,7 @@ class Variant(AgingEvolutionSampler):
                 for name, value in parent.items()
             }
             if child != parent and not seen(child):
-                return child, "crossover", 1
+                return child, "crossover", 1, params_key(child)
             parent = child
         if "twostep" in VARIANT and self._rng.rand() < TWO_STEP:
             parent, _ = mutate(
