@@ -52,20 +52,21 @@ class AsyncComparison:
     horizon: dict[int, float]
     grid: dict[int, np.ndarray]  # K -> times
     regret: dict[tuple[str, int], np.ndarray]  # (label, K) -> (seeds, grid), NaN before any
+    # (label, K) -> (seeds, grid): 1 where the incumbent came from the first wave, NaN before any
+    first_wave: dict[tuple[str, int], np.ndarray]
     trials: dict[tuple[str, int], np.ndarray]  # (label, K) -> completed trials per seed
     sampler_ms_per_trial: dict[tuple[str, int], np.ndarray]
 
 
-def regret_on_grid(
-    finish: Sequence[float], regret: Sequence[float], grid: np.ndarray
-) -> np.ndarray:
-    """A run's regret at each grid time (NaN before its first completion)."""
+def on_grid(finish: Sequence[float], values: Sequence[float], grid: np.ndarray) -> np.ndarray:
+    """A run's value after its last completion by each grid time (its regret, say; NaN
+    before its first completion)."""
     times = np.asarray(finish, dtype=float)
-    values = np.asarray(regret, dtype=float)
+    points = np.asarray(values, dtype=float)
     index = np.searchsorted(times, grid, side="right") - 1
     out = np.full(grid.shape, np.nan)
     seen = index >= 0
-    out[seen] = values[index[seen]]
+    out[seen] = points[index[seen]]
     return out
 
 
@@ -84,24 +85,27 @@ def load_async_comparison(out: Path) -> AsyncComparison:
     workers = [int(k) for k in config["workers"]]
     seeds = [int(s) for s in config["seeds"]]
     noisy = config["problem"]["name"] == "nats-noisy"
-    key = "regret_by_mean" if noisy else "regret_best_observed"
+    incumbent = "by_mean" if noisy else "best_observed"
     horizon = {k: float(config["trainings"]) / k for k in workers}
     grid = {k: np.linspace(0.0, horizon[k], GRID_POINTS + 1)[1:] for k in workers}
     regret: dict[tuple[str, int], np.ndarray] = {}
+    first_wave: dict[tuple[str, int], np.ndarray] = {}
     trials: dict[tuple[str, int], np.ndarray] = {}
     sampler_ms: dict[tuple[str, int], np.ndarray] = {}
     for label in labels:
         for k in workers:
-            rows, counts, costs = [], [], []
+            rows, waves, counts, costs = [], [], [], []
             for seed in seeds:
                 path = run_path(out, label, k, seed)
                 if not path.is_file():
                     raise ValueError(f"run {path} is missing; rerun the comparison to complete it")
                 record = load_run(path)
-                rows.append(regret_on_grid(record["finish"], record[key], grid[k]))
+                rows.append(on_grid(record["finish"], record[f"regret_{incumbent}"], grid[k]))
+                waves.append(on_grid(record["finish"], record[f"first_wave_{incumbent}"], grid[k]))
                 counts.append(record["trials"])
                 costs.append(1e3 * record["sampler_seconds"] / max(1, record["trials"]))
             regret[(label, k)] = np.array(rows)
+            first_wave[(label, k)] = np.array(waves)
             trials[(label, k)] = np.array(counts)
             sampler_ms[(label, k)] = np.array(costs)
     return AsyncComparison(
@@ -114,6 +118,7 @@ def load_async_comparison(out: Path) -> AsyncComparison:
         horizon=horizon,
         grid=grid,
         regret=regret,
+        first_wave=first_wave,
         trials=trials,
         sampler_ms_per_trial=sampler_ms,
     )
@@ -132,11 +137,15 @@ def time_to_target(grid: np.ndarray, mean: np.ndarray, target: float) -> float |
     return float(grid[reached[0]]) if len(reached) else None
 
 
-def _at(comparison: AsyncComparison, label: str, k: int, fraction: float) -> np.ndarray:
-    """Regret of every seed at ``fraction`` of K's budget (last grid point at or before)."""
+def _at(
+    comparison: AsyncComparison, label: str, k: int, fraction: float, first_wave: bool = False
+) -> np.ndarray:
+    """Regret of every seed at ``fraction`` of K's budget (last grid point at or before), or
+    with ``first_wave`` whether its incumbent then came from the first wave."""
     grid = comparison.grid[k]
     index = int(np.searchsorted(grid, fraction * comparison.horizon[k] + 1e-9, side="right")) - 1
-    return comparison.regret[(label, k)][:, index]
+    curves = comparison.first_wave if first_wave else comparison.regret
+    return curves[(label, k)][:, index]
 
 
 def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
@@ -162,6 +171,10 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
                 "mean_regret": {str(f): float(np.nanmean(v)) for f, v in at.items()},
                 "se_regret": {str(f): standard_error(v[~np.isnan(v)]) for f, v in at.items()},
                 "p90_regret": {str(f): float(np.nanpercentile(v, 90)) for f, v in at.items()},
+                "first_wave_share": {
+                    str(f): float(np.nanmean(_at(comparison, label, k, f, first_wave=True)))
+                    for f in fractions
+                },
                 "time_to_target": reach,
                 "seeds_reaching_target": float(np.mean(final <= target)),
                 "mean_trials": float(comparison.trials[(label, k)].mean()),
@@ -270,6 +283,22 @@ def markdown_tables(summary: dict[str, Any]) -> str:
             lines.append(
                 f"| {k} (t={cell['horizon']:.3g}) | `{label}` | " + " | ".join(values) + " |"
             )
+    lines += [
+        "",
+        "### Incumbents from the first wave",
+        "",
+        "Share of seeds whose incumbent at the checkpoint was first evaluated by a trial "
+        "started at time 0, before any result (a random draw for every sampler here): where "
+        "it is near 100%, the checkpoint compares random draws, not samplers.",
+        "",
+    ]
+    head = ["K", "sampler"] + [f"@{f:g} budget" for f in fractions]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in workers:
+        for label in labels:
+            shares = summary["samplers"][label][str(k)]["first_wave_share"]
+            cells = [f"{shares[str(f)]:.0%}" for f in fractions]
+            lines.append(f"| {k} | `{label}` | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"### Time to mean regret ≤ {target:g} and speed-up",

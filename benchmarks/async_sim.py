@@ -28,14 +28,14 @@ from benchmarks.nats_cost import TrainingCostModel
 from benchmarks.problems import build_problem
 from benchmarks.problems import Evaluation
 from benchmarks.problems import ProblemSpec
-from benchmarks.runner import incumbents_by_mean
+from benchmarks.runner import incumbent_indices_by_mean
 from benchmarks.runner import sampler_dir_name
 from benchmarks.samplers import SamplerClock
 from benchmarks.samplers import SamplerSpec
 import optuna_amoeba
 
 
-RUN_FORMAT = 1
+RUN_FORMAT = 2
 META_FILE = "meta.json"
 RUNS_DIR = "runs"
 
@@ -176,7 +176,9 @@ def _round(values: list[float], digits: int = 6) -> list[float]:
 def execute_async(task: AsyncTask) -> dict[str, Any]:
     """Simulate ``task`` and return its record: per completed trial (in completion order)
     its finish time and the regret of the incumbent after it, by best observed value and
-    by the parameter set ``optuna_amoeba.recommend_by_mean`` would put first."""
+    by the parameter set ``optuna_amoeba.recommend_by_mean`` would put first, and whether
+    that incumbent was first evaluated by the first wave (a trial started at time 0, before
+    any result: a random draw for every sampler compared here)."""
     if task.problem.name not in ("nats", "nats-noisy"):
         raise ValueError(f"problem must be nats or nats-noisy, got {task.problem.name!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -198,15 +200,15 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
 
     observed = [c.observed for c in completions]
     true = [c.true for c in completions]
-    best_regret: list[float] = []
-    best = -math.inf
-    incumbent = math.nan
-    for value, true_value in zip(observed, true, strict=True):
-        if value > best:
-            best, incumbent = value, true_value
-        best_regret.append(problem.optimum - incumbent)
+    best_indices: list[int] = []
+    for index, value in enumerate(observed):
+        if not best_indices or value > observed[best_indices[-1]]:
+            best_indices.append(index)
+        else:
+            best_indices.append(best_indices[-1])
     params = [c.params for c in completions]
-    by_mean = incumbents_by_mean(params, observed, true)
+    mean_indices = incumbent_indices_by_mean(params, observed)
+    first_wave = [c.start == 0.0 for c in completions]
     evaluations = [(c.number, c.params, c.observed) for c in completions]
     return {
         "format": RUN_FORMAT,
@@ -215,8 +217,10 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
         "trials": len(completions),
         "finish": _round([c.finish for c in completions]),
         "duration": _round([c.finish - c.start for c in completions]),
-        "regret_best_observed": _round(best_regret),
-        "regret_by_mean": _round([problem.optimum - v for v in by_mean]),
+        "regret_best_observed": _round([problem.optimum - true[i] for i in best_indices]),
+        "regret_by_mean": _round([problem.optimum - true[i] for i in mean_indices]),
+        "first_wave_best_observed": [int(first_wave[i]) for i in best_indices],
+        "first_wave_by_mean": [int(first_wave[i]) for i in mean_indices],
         "distinct_architectures": len(
             optuna_amoeba.estimate_by_params(evaluations, StudyDirection.MAXIMIZE)
         ),

@@ -76,19 +76,28 @@ def _round(values: Sequence[float], digits: int) -> list[float]:
     return [round(v, digits) for v in values]
 
 
+def incumbent_indices_by_mean(
+    params: Sequence[Mapping[str, Any]], observed: Sequence[float]
+) -> list[int]:
+    """After each evaluation, the index of the first evaluation of the parameter set that
+    ``optuna_amoeba.recommend_by_mean`` would put first (ties: the set evaluated first)."""
+    evaluations: list[tuple[int, Mapping[str, Any], float]] = []
+    chosen: list[int] = []
+    for number, (trial_params, value) in enumerate(zip(params, observed, strict=True)):
+        evaluations.append((number, trial_params, value))
+        estimates = optuna_amoeba.estimate_by_params(evaluations, StudyDirection.MAXIMIZE)
+        chosen.append(
+            optuna_amoeba.rank_estimates(estimates, StudyDirection.MAXIMIZE)[0].trial_numbers[0]
+        )
+    return chosen
+
+
 def incumbents_by_mean(
     params: Sequence[Mapping[str, Any]], observed: Sequence[float], true: Sequence[float]
 ) -> list[float]:
     """After each evaluation, the true value of the parameter set that
     ``optuna_amoeba.recommend_by_mean`` would put first (ties: the set evaluated first)."""
-    evaluations: list[tuple[int, Mapping[str, Any], float]] = []
-    chosen: list[float] = []
-    for number, (trial_params, value) in enumerate(zip(params, observed, strict=True)):
-        evaluations.append((number, trial_params, value))
-        estimates = optuna_amoeba.estimate_by_params(evaluations, StudyDirection.MAXIMIZE)
-        best = optuna_amoeba.rank_estimates(estimates, StudyDirection.MAXIMIZE)[0]
-        chosen.append(true[best.trial_numbers[0]])
-    return chosen
+    return [true[index] for index in incumbent_indices_by_mean(params, observed)]
 
 
 def execute(task: RunTask) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pytest
 
 from benchmarks import ask_cost
 from benchmarks import asynchronous
-from benchmarks.async_report import regret_on_grid
+from benchmarks.async_report import on_grid
 from benchmarks.async_sim import AsyncTask
 from benchmarks.async_sim import Completion
 from benchmarks.async_sim import execute_async
@@ -255,9 +255,30 @@ def test_run_record_regrets(table_path: Path) -> None:
     assert exact["regret_by_mean"] == exact["regret_best_observed"]
 
 
-def test_regret_on_grid_steps_at_completions() -> None:
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_first_wave_flags_follow_the_incumbent(table_path: Path, sigma: float) -> None:
+    workers = 4
+    record = execute_async(_task(table_path, "random", workers=workers, seed=1, sigma=sigma))
+    starts = [f - d for f, d in zip(record["finish"], record["duration"], strict=True)]
+    for incumbent in ("best_observed", "by_mean"):
+        flags = record[f"first_wave_{incumbent}"]
+        regrets = record[f"regret_{incumbent}"]
+        assert len(flags) == record["trials"] and set(flags) <= {0, 1}
+        # Until a trial of the second wave has completed, the incumbent is from the first.
+        second = next(i for i, start in enumerate(starts) if start > 1e-6)
+        assert all(flags[:second]) and second >= workers
+        # The incumbent changes only when its regret does (different trials, distinct regrets
+        # in this table almost surely), so a flag changes only with the regret.
+        for i in range(1, len(flags)):
+            if flags[i] != flags[i - 1]:
+                assert regrets[i] != regrets[i - 1]
+    # Not every flag is set: with this seed a later trial takes over.
+    assert 0 in record["first_wave_best_observed"]
+
+
+def test_on_grid_steps_at_completions() -> None:
     grid = np.array([0.5, 1.0, 1.5, 2.0, 3.5])
-    values = regret_on_grid([1.0, 2.0, 3.0], [0.9, 0.4, 0.1], grid)
+    values = on_grid([1.0, 2.0, 3.0], [0.9, 0.4, 0.1], grid)
     np.testing.assert_allclose(values, [np.nan, 0.9, 0.9, 0.4, 0.1])
 
 
@@ -290,9 +311,11 @@ def test_cli_writes_tables_and_plots_and_reuses_runs(
     tpe = summary["samplers"]["tpe"]
     assert tpe["4"]["horizon"] == 6.0 and tpe["1"]["horizon"] == 24.0
     assert tpe["1"]["speedup"] in (None, 1.0)
+    assert all(0.0 <= share <= 1.0 for share in tpe["4"]["first_wave_share"].values())
     readme = (out / "README.md").read_text()
     assert "python -m benchmarks.asynchronous --data" in readme
     assert "Time to mean regret ≤ 1" in readme
+    assert "### Incumbents from the first wave" in readme
     meta = json.loads((out / "meta.json").read_text())
     assert meta["config"]["seeds"] == [30000, 30001] and meta["finished"]
     capsys.readouterr()
