@@ -183,6 +183,8 @@ class PopulationTracker:
     _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
     _space_counts: Counter[tuple[str, Hashable]] = field(default_factory=Counter)
     _counted: dict[int, list[tuple[str, Hashable]]] = field(default_factory=dict)
+    # The search space last handed out and its key, while the population stays as it was.
+    _space: tuple[dict[str, BaseDistribution], frozenset[tuple[str, Hashable]]] | None = None
 
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         """Take in trials that finished since the last update."""
@@ -204,6 +206,7 @@ class PopulationTracker:
                 self.unfinished.add(index)
         self.scanned = len(trials)
         if changed:
+            self._space = None
             self._count_space()
 
     @property
@@ -219,11 +222,20 @@ class PopulationTracker:
         if size == 0:
             return {}
         last = self._ranked[-1][1]
-        return {
-            name: last.distributions[name]
-            for name, key in self._counted[last.number]
-            if self._space_counts[name, key] == size
-        }
+        items = [item for item in self._counted[last.number] if self._space_counts[item] == size]
+        space = {name: last.distributions[name] for name, _ in items}
+        self._space = (space, frozenset(items))
+        return space
+
+    def space_key(
+        self, search_space: dict[str, BaseDistribution]
+    ) -> frozenset[tuple[str, Hashable]] | None:
+        """The names and :func:`distribution_key` of ``search_space`` when it is the space
+        :meth:`intersection_search_space` returned last and the population has not changed
+        since, so that every member holds these distributions (by key); else ``None``."""
+        if self._space is None or self._space[0] is not search_space:
+            return None
+        return self._space[1]
 
     def mean_value(self, member: Member) -> float:
         """The mean of every value ``member``'s parameters have received (an infinity or NaN
@@ -286,6 +298,7 @@ class PopulationTracker:
         self._ranked.clear()
         self._space_counts.clear()
         self._counted.clear()
+        self._space = None
 
     def _add(self, trial: FrozenTrial) -> bool:
         """Take in one finished trial; return whether the population changed."""

@@ -245,6 +245,12 @@ class AgingEvolutionSampler(BaseSampler):
         self._plans: dict[
             frozenset[tuple[str, Hashable]], tuple[MutationPlan, CandidateScreen]
         ] = {}
+        # What infer_relative_search_space read for a trial, which sample_relative, called next
+        # for the same trial, reuses: (trial id, tracker, trials, search space).
+        self._inferred: (
+            tuple[int, PopulationTracker, Sequence[FrozenTrial], dict[str, BaseDistribution]]
+            | None
+        ) = None
 
     def _resolve_sample_size(self, sample_size: object) -> int:
         if sample_size is not None:
@@ -268,6 +274,7 @@ class AgingEvolutionSampler(BaseSampler):
         # The lock cannot be pickled and the trackers are caches of storage: drop both.
         state = self.__dict__.copy()
         del state["_lock"], state["_trackers"]
+        state["_inferred"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -314,14 +321,24 @@ class AgingEvolutionSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         with self._lock:
-            tracker, _ = self._refresh(study)
-            return tracker.intersection_search_space()
+            tracker, trials = self._refresh(study)
+            search_space = tracker.intersection_search_space()
+            self._inferred = (trial._trial_id, tracker, trials, search_space)
+            return search_space
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         with self._lock:
-            tracker, trials = self._refresh(study)
+            inferred, self._inferred = self._inferred, None
+            if (
+                inferred is not None
+                and inferred[0] == trial._trial_id
+                and inferred[3] is search_space
+            ):
+                _, tracker, trials, _ = inferred
+            else:
+                tracker, trials = self._refresh(study)
             if trial.system_attrs.get("fixed_params"):
                 return {}
             copied = stored_proposal(trial)
@@ -362,18 +379,31 @@ class AgingEvolutionSampler(BaseSampler):
                         return self._reevaluate(study, trial, tracker, target)
                 fitness = [tracker.mean_value(member) for member in members]
             parent = tournament(members, self._sample_size, study.directions, self._rng, fitness)
-            base = {}
-            for name, distribution in search_space.items():
-                parent_distribution = parent.distributions.get(name)
-                if parent_distribution is not None and (
-                    parent_distribution is distribution
-                    or distribution_key(parent_distribution) == distribution_key(distribution)
-                ):
-                    base[name] = parent.params[name]
-                else:
-                    base[name] = sample_value(distribution, self._rng)
+            space_key = tracker.space_key(search_space)
+            if space_key is not None:
+                # The population's own space: the parent, a member, holds all of it.
+                base = {name: parent.params[name] for name in search_space}
+            else:
+                space_key = frozenset(
+                    (name, distribution_key(d)) for name, d in search_space.items()
+                )
+                base = {}
+                for name, distribution in search_space.items():
+                    parent_distribution = parent.distributions.get(name)
+                    if parent_distribution is not None and (
+                        parent_distribution is distribution
+                        or distribution_key(parent_distribution) == distribution_key(distribution)
+                    ):
+                        base[name] = parent.params[name]
+                    else:
+                        base[name] = sample_value(distribution, self._rng)
             child, mutation, steps = self._screened_child(
-                base, search_space, tracker, running, study.direction if single_objective else None
+                base,
+                search_space,
+                space_key,
+                tracker,
+                running,
+                study.direction if single_objective else None,
             )
             self._record(study, trial, parent=parent.number, mutation=mutation, steps=steps)
             self._publish(study, trial, tracker, child)
@@ -434,12 +464,11 @@ class AgingEvolutionSampler(BaseSampler):
         return tracker, trials
 
     def _plan_and_screen(
-        self, search_space: dict[str, BaseDistribution]
+        self, search_space: dict[str, BaseDistribution], key: frozenset[tuple[str, Hashable]]
     ) -> tuple[MutationPlan, CandidateScreen]:
-        """What can mutate in ``search_space``, and the screen of its candidates (cached per
-        space, keyed by :func:`distribution_key`: Optuna's own comparison of distributions
-        is slow)."""
-        key = frozenset((name, distribution_key(d)) for name, d in search_space.items())
+        """What can mutate in ``search_space``, and the screen of its candidates, cached by
+        ``key``, its names and :func:`distribution_key` (Optuna's own comparison of
+        distributions is slow)."""
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = (
@@ -452,6 +481,7 @@ class AgingEvolutionSampler(BaseSampler):
         self,
         parent: dict[str, Any],
         search_space: dict[str, BaseDistribution],
+        space_key: frozenset[tuple[str, Hashable]],
         tracker: PopulationTracker,
         running: set[Hashable],
         direction: StudyDirection | None,
@@ -459,7 +489,7 @@ class AgingEvolutionSampler(BaseSampler):
         """The child of ``parent``: of up to ``mutation_candidates`` distinct unseen mutations
         (one with several objectives, ``direction=None``), the one the population's additive
         model scores best (:class:`~optuna_amoeba._screening.CandidateScreen`)."""
-        plan, screen = self._plan_and_screen(search_space)
+        plan, screen = self._plan_and_screen(search_space, space_key)
         child, mutation, steps, key = self._mutate_without_repeats(
             parent, search_space, plan, tracker, running
         )

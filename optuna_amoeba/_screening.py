@@ -21,7 +21,6 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 
-from optuna_amoeba._population import Member
 from optuna_amoeba._population import Observations
 from optuna_amoeba._population import PopulationTracker
 
@@ -76,12 +75,14 @@ class CandidateScreen:
             for name, distribution in search_space.items()
         ]
         self._width = 0
-        # Member number -> (its identity object, its columns, its observations); the identity
-        # is compared by ``is``, so a member of another study or of a re-read study is looked
-        # up afresh.
-        self._rows: dict[int, tuple[Hashable, np.ndarray, Observations]] = {}
+        # Member number -> (its identity object, its row in ``_codes``, its observations); the
+        # identity is compared by ``is``, so a member of another study or of a re-read study
+        # is encoded afresh.
+        self._rows: dict[int, tuple[Hashable, int, Observations]] = {}
+        self._codes = np.zeros((0, len(self._parameters)), dtype=np.intp)
+        self._free_rows: list[int] = []
 
-    def _encode(self, params: dict[str, Any]) -> np.ndarray:
+    def _encode(self, params: dict[str, Any]) -> list[int]:
         """The feature columns ``params`` hold, one per parameter."""
         row = []
         for name, numeric, columns in self._parameters:
@@ -93,15 +94,20 @@ class CandidateScreen:
                 column = columns[value] = self._width
                 self._width += 1
             row.append(column)
-        return np.array(row, dtype=np.intp)
+        return row
 
-    def _row(
-        self, member: Member, tracker: PopulationTracker
-    ) -> tuple[Hashable, np.ndarray, Observations]:
-        cached = self._rows.get(member.number)
-        if cached is not None and cached[0] is member.identity:
-            return cached
-        return member.identity, self._encode(member.params), tracker.observations[member.identity]
+    def _store(self, params: dict[str, Any], index: int | None) -> int:
+        """Write the encoding of ``params`` at row ``index`` of ``_codes`` (a free row when
+        ``None``) and return the row."""
+        if index is None:
+            if not self._free_rows:
+                size, width = self._codes.shape
+                more = max(8, size)
+                self._codes = np.concatenate([self._codes, np.zeros((more, width), np.intp)])
+                self._free_rows.extend(range(size + more - 1, size - 1, -1))
+            index = self._free_rows.pop()
+        self._codes[index] = self._encode(params)
+        return index
 
     def best(
         self,
@@ -113,20 +119,27 @@ class CandidateScreen:
         on a tie, and while fewer than two sets have finite values)."""
         if len(candidates) < 2:
             return 0
-        rows: dict[int, tuple[Hashable, np.ndarray, Observations]] = {}
-        values, weights = [], []
+        previous, rows = self._rows, {}
+        indices, values, weights = [], [], []
         for member in tracker.members:
-            row = self._row(member, tracker)
-            observations = row[2]
+            entry = previous.pop(member.number, None)
+            if entry is None or entry[0] is not member.identity:
+                index = self._store(member.params, None if entry is None else entry[1])
+                entry = (member.identity, index, tracker.observations[member.identity])
+            observations = entry[2]
             if math.isfinite(observations.estimate):
-                rows[member.number] = row
+                rows[member.number] = entry
+                indices.append(entry[1])
                 values.append(observations.estimate)
                 weights.append(float(observations.count))
+            else:
+                self._free_rows.append(entry[1])
+        self._free_rows.extend(entry[1] for entry in previous.values())
         self._rows = rows
         if len(rows) < 2:
             return 0
-        encoded = np.stack(
-            [row for _, row, _ in rows.values()] + [self._encode(c) for c in candidates]
+        encoded = np.concatenate(
+            [self._codes[indices], np.array([self._encode(c) for c in candidates], dtype=np.intp)]
         )
         features = np.zeros((len(encoded), self._width))
         np.put_along_axis(features, encoded, 1.0, axis=1)

@@ -26,6 +26,7 @@ from optuna_amoeba import PARENT_KEY
 from optuna_amoeba import rank_by_mean
 from optuna_amoeba import rank_estimates
 from optuna_amoeba import recommend_by_mean
+from optuna_amoeba._population import distribution_key
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
 from optuna_amoeba._population import PROPOSAL_KEY
@@ -456,4 +457,36 @@ def test_common_search_space_follows_the_population_however_many_trials_finish_p
             for name, distribution in members[-1].distributions.items()
             if all(member.distributions.get(name) == distribution for member in members)
         ]
-        assert list(tracker.intersection_search_space().items()) == expected
+        space = tracker.intersection_search_space()
+        assert list(space.items()) == expected
+        # The space's key is known while the population stays as it was, for that dict only.
+        key = tracker.space_key(space)
+        assert key == frozenset((name, distribution_key(d)) for name, d in expected)
+        assert tracker.space_key(dict(space)) is None
+        tracker.update(study.get_trials(deepcopy=False))
+        assert tracker.space_key(space) == key
+        study.add_trial(
+            create_trial(
+                params={"x": "a"},
+                distributions={"x": CategoricalDistribution(("a", "b"))},
+                value=2.0,  # above every other value: it enters the population either way
+            )
+        )
+        tracker.update(study.get_trials(deepcopy=False))
+        assert tracker.space_key(space) is None
+
+
+def test_a_space_other_than_the_inferred_one_gets_values_of_its_own_distributions() -> None:
+    sampler = AgingEvolutionSampler(seed=0, n_startup_trials=2, tpe_probability=0.0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_int("a", 0, 9) + t.suggest_int("b", 0, 9), n_trials=12)
+    trial = study._storage.get_trial(study.ask()._trial_id)
+    inferred = sampler.infer_relative_search_space(study, trial)
+    assert set(inferred) == {"a", "b"}
+    other = {"a": IntDistribution(0, 4), "b": inferred["b"], "c": IntDistribution(100, 103)}
+    for _ in range(20):
+        sampler.infer_relative_search_space(study, trial)
+        proposal = sampler.sample_relative(study, trial, other)
+        assert set(proposal) == {"a", "b", "c"}
+        assert 0 <= proposal["a"] <= 4 and 0 <= proposal["b"] <= 9
+        assert 100 <= proposal["c"] <= 103

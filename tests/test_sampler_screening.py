@@ -213,6 +213,29 @@ def test_a_screen_reused_across_populations_ranks_as_a_fresh_one() -> None:
         assert screen.best(candidates, tracker, StudyDirection.MAXIMIZE) == expected
 
 
+def test_a_screen_kept_while_the_population_ages_ranks_as_a_fresh_one() -> None:
+    # Members leave and join between asks (one to five at a time), and some values are
+    # infinite: the rows the screen keeps for members are freed and reused.
+    rng = np.random.RandomState(3)
+    start = datetime.datetime(2026, 1, 1)
+    tracker = PopulationTracker(
+        population_size=12, aging=True, include_pruned=False, directions=(StudyDirection.MAXIMIZE,)
+    )
+    screen = CandidateScreen(SPACE)
+    trials: list[optuna.trial.FrozenTrial] = []
+    while len(trials) < 120:
+        for _ in range(rng.randint(1, 6)):
+            value = float("inf") if rng.rand() < 0.05 else float(rng.normal())
+            trial = create_trial(params=_random_params(rng), distributions=SPACE, value=value)
+            trial.number = trial._trial_id = len(trials)
+            trial.datetime_complete = start + datetime.timedelta(seconds=len(trials))
+            trials.append(trial)
+        tracker.update(trials)
+        candidates = [_random_params(rng) for _ in range(5)]
+        expected = CandidateScreen(SPACE).best(candidates, tracker, StudyDirection.MAXIMIZE)
+        assert screen.best(candidates, tracker, StudyDirection.MAXIMIZE) == expected
+
+
 def test_values_outside_a_range_and_missing_parameters_are_encoded() -> None:
     rng = np.random.RandomState(1)
     rows = [(_random_params(rng), float(rng.normal())) for _ in range(10)]
