@@ -119,7 +119,19 @@ class CandidateScreen:
         on a tie, and while fewer than two sets have finite values)."""
         if len(candidates) < 2:
             return 0
+        return int(np.argmax(self.scores(candidates, tracker, direction)))
+
+    def scores(
+        self,
+        candidates: Sequence[dict[str, Any]],
+        tracker: PopulationTracker,
+        direction: StudyDirection,
+    ) -> np.ndarray:
+        """The model's prediction for each candidate, less the population's weighted mean and
+        signed so that higher is better (all zero while fewer than two sets have finite
+        values)."""
         previous, rows = self._rows, {}
+        fitted: set[Hashable] = set()
         indices, values, weights = [], [], []
         for member in tracker.members:
             entry = previous.pop(member.number, None)
@@ -127,17 +139,20 @@ class CandidateScreen:
                 index = self._store(member.params, None if entry is None else entry[1])
                 entry = (member.identity, index, tracker.observations[member.identity])
             observations = entry[2]
-            if math.isfinite(observations.estimate):
-                rows[member.number] = entry
+            if not math.isfinite(observations.estimate):
+                self._free_rows.append(entry[1])
+                continue
+            rows[member.number] = entry
+            # Two members holding one set (dedup=False) share its observations: fit it once.
+            if entry[0] not in fitted:
+                fitted.add(entry[0])
                 indices.append(entry[1])
                 values.append(observations.estimate)
                 weights.append(float(observations.count))
-            else:
-                self._free_rows.append(entry[1])
         self._free_rows.extend(entry[1] for entry in previous.values())
         self._rows = rows
-        if len(rows) < 2:
-            return 0
+        if len(indices) < 2:
+            return np.zeros(len(candidates))
         encoded = np.concatenate(
             [self._codes[indices], np.array([self._encode(c) for c in candidates], dtype=np.intp)]
         )
@@ -149,9 +164,10 @@ class CandidateScreen:
         share = weight / weight.sum()
 
         # The weighted mean set is the origin; the kernel is the features' overlap.
-        features -= share @ features[: len(rows)]
-        fitted, scored = features[: len(rows)], features[len(rows) :]
-        kernel = fitted @ fitted.T
-        system = weight[:, None] * kernel + RIDGE * np.eye(len(rows))
+        size = len(indices)
+        features -= share @ features[:size]
+        sets, scored = features[:size], features[size:]
+        kernel = sets @ sets.T
+        system = weight[:, None] * kernel + RIDGE * np.eye(size)
         dual = np.linalg.solve(system, weight * (target - share @ target))
-        return int(np.argmax(scored @ (fitted.T @ dual)))
+        return np.asarray(scored @ (sets.T @ dual))
