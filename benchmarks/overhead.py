@@ -34,12 +34,14 @@ from optuna_amoeba import AgingEvolutionSampler
 
 
 AMOEBA, RANDOM, TPE = "AgingEvolutionSampler", "RandomSampler", "TPESampler"
+UNSCREENED = "AgingEvolutionSampler(mutation_candidates=1)"
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     AMOEBA: lambda seed: AgingEvolutionSampler(seed=seed),
+    UNSCREENED: lambda seed: AgingEvolutionSampler(mutation_candidates=1, seed=seed),
     RANDOM: lambda seed: optuna.samplers.RandomSampler(seed=seed),
     TPE: lambda seed: optuna.samplers.TPESampler(seed=seed),
 }
-GROWS_OWN_HISTORY = {AMOEBA, RANDOM}
+GROWS_OWN_HISTORY = {AMOEBA, UNSCREENED, RANDOM}
 
 
 def grown_study(name: str, trials: int, seed: int) -> optuna.Study:
@@ -129,11 +131,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     tpe_amoeba = [
         t / a for t, a in zip(times[smallest][TPE], times[smallest][AMOEBA], strict=True)
     ]
+    screening = [
+        a - u for a, u in zip(times[largest][AMOEBA], times[largest][UNSCREENED], strict=True)
+    ]
     ratios = [
         f"{AMOEBA} / {RANDOM} at {largest:,}: {statistics.median(amoeba_random):.2f}x "
         f"(target <= 1.5x; windows {min(amoeba_random):.2f}x-{max(amoeba_random):.2f}x)",
         f"{TPE} / {AMOEBA} at {smallest:,}: {statistics.median(tpe_amoeba):.1f}x "
         f"(target >= 10x; windows {min(tpe_amoeba):.1f}x-{max(tpe_amoeba):.1f}x)",
+        f"screened mutation's cost ({AMOEBA} - {UNSCREENED}) at {largest:,}: "
+        f"{statistics.median(screening):.2f} ms/trial",
     ]
     print("\n".join(["", *lines, "", *ratios]))
     if args.out is not None:

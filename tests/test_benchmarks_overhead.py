@@ -25,6 +25,7 @@ def test_windows_interleave_and_the_report_gives_medians(tmp_path: Path) -> None
         assert row["ms_per_trial"] == sorted(windows)[1]
     assert results["ratios"][0].startswith("AgingEvolutionSampler / RandomSampler at 60: ")
     assert "target >= 10x" in results["ratios"][1]
+    assert results["ratios"][2].startswith("screened mutation's cost")
     readme = (out / "README.md").read_text()
     assert "python -m benchmarks.overhead --sizes 40 60" in readme
 
