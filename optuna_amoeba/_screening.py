@@ -131,7 +131,7 @@ class CandidateScreen:
         signed so that higher is better (all zero while fewer than two sets have finite
         values)."""
         previous, rows = self._rows, {}
-        fitted: set[Hashable] = set()
+        fitted: set[int] = set()
         indices, values, weights = [], [], []
         for member in tracker.members:
             entry = previous.pop(member.number, None)
@@ -144,8 +144,8 @@ class CandidateScreen:
                 continue
             rows[member.number] = entry
             # Two members holding one set (dedup=False) share its observations: fit it once.
-            if entry[0] not in fitted:
-                fitted.add(entry[0])
+            if id(observations) not in fitted:
+                fitted.add(id(observations))
                 indices.append(entry[1])
                 values.append(observations.estimate)
                 weights.append(float(observations.count))
