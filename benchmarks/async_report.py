@@ -257,6 +257,25 @@ def _cost_cell(cell: dict[str, Any]) -> str:
     return f"{cell['mean_trials']:.0f} / {cell['sampler_ms_per_trial']:.2f}"
 
 
+def _checkpoint_table(
+    summary: dict[str, Any], heading: str, format_cell: Callable[[dict[str, Any], str], str]
+) -> list[str]:
+    """A markdown table with a row per worker count and sampler and a column
+    ``{heading}@{f} budget`` per checkpoint f; each cell is ``format_cell`` of the sampler's
+    summary at that worker count and the checkpoint's key."""
+    fractions = summary["checkpoints"]
+    head = ["K", "sampler"] + [f"{heading}@{f:g} budget" for f in fractions]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in summary["workers"]:
+        for label, per_workers in summary["samplers"].items():
+            cell = per_workers[str(k)]
+            values = [format_cell(cell, str(f)) for f in fractions]
+            lines.append(
+                f"| {k} (t={cell['horizon']:.3g}) | `{label}` | " + " | ".join(values) + " |"
+            )
+    return lines
+
+
 def markdown_tables(summary: dict[str, Any]) -> str:
     labels = list(summary["samplers"])
     workers = summary["workers"]
@@ -270,19 +289,14 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         "time budget; times in average trainings.",
         "",
     ]
-    head = ["K", "sampler"] + [f"regret @{f:g} budget" for f in fractions]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for k in workers:
-        for label in labels:
-            cell = summary["samplers"][label][str(k)]
-            values = [
-                f"{cell['mean_regret'][str(f)]:.3f} ± {cell['se_regret'][str(f)]:.3f} "
-                f"({cell['p90_regret'][str(f)]:.2f})"
-                for f in fractions
-            ]
-            lines.append(
-                f"| {k} (t={cell['horizon']:.3g}) | `{label}` | " + " | ".join(values) + " |"
-            )
+    lines += _checkpoint_table(
+        summary,
+        "regret ",
+        lambda cell, f: (
+            f"{cell['mean_regret'][f]:.3f} ± {cell['se_regret'][f]:.3f} "
+            f"({cell['p90_regret'][f]:.2f})"
+        ),
+    )
     lines += [
         "",
         "### Incumbents from the first wave",
@@ -292,13 +306,7 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         "it is near 100%, the checkpoint compares random draws, not samplers.",
         "",
     ]
-    head = ["K", "sampler"] + [f"@{f:g} budget" for f in fractions]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for k in workers:
-        for label in labels:
-            shares = summary["samplers"][label][str(k)]["first_wave_share"]
-            cells = [f"{shares[str(f)]:.0%}" for f in fractions]
-            lines.append(f"| {k} | `{label}` | " + " | ".join(cells) + " |")
+    lines += _checkpoint_table(summary, "", lambda cell, f: f"{cell['first_wave_share'][f]:.0%}")
     lines += [
         "",
         f"### Time to mean regret ≤ {target:g} and speed-up",
