@@ -143,7 +143,8 @@ class CandidateScreen:
                 self._free_rows.append(entry[1])
                 continue
             rows[member.number] = entry
-            # Two members holding one set (dedup=False) share its observations: fit it once.
+            # Members holding one set (coinciding random draws, dedup=False) share its
+            # observations: fit the set once.
             if id(observations) not in fitted:
                 fitted.add(id(observations))
                 indices.append(entry[1])
