@@ -384,15 +384,14 @@ class AgingEvolutionSampler(BaseSampler):
                 # The population's own space: the parent, a member, holds all of it.
                 base = {name: parent.params[name] for name in search_space}
             else:
-                space_key = frozenset(
-                    (name, distribution_key(d)) for name, d in search_space.items()
-                )
+                keys = {name: distribution_key(d) for name, d in search_space.items()}
+                space_key = frozenset(keys.items())
                 base = {}
                 for name, distribution in search_space.items():
                     parent_distribution = parent.distributions.get(name)
                     if parent_distribution is not None and (
                         parent_distribution is distribution
-                        or distribution_key(parent_distribution) == distribution_key(distribution)
+                        or distribution_key(parent_distribution) == keys[name]
                     ):
                         base[name] = parent.params[name]
                     else:
