@@ -183,8 +183,9 @@ class PopulationTracker:
     _ranked: list[tuple[tuple[Any, ...], Member]] = field(default_factory=list)
     _space_counts: Counter[tuple[str, Hashable]] = field(default_factory=Counter)
     _counted: dict[int, list[tuple[str, Hashable]]] = field(default_factory=dict)
-    # The search space last handed out and its key, while the population stays as it was.
-    _space: tuple[dict[str, BaseDistribution], frozenset[tuple[str, Hashable]]] | None = None
+    # The search space last handed out and its (name, key) items, while the population stays
+    # as it was.
+    _space: tuple[dict[str, BaseDistribution], list[tuple[str, Hashable]]] | None = None
 
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         """Take in trials that finished since the last update."""
@@ -224,7 +225,7 @@ class PopulationTracker:
         last = self._ranked[-1][1]
         items = [item for item in self._counted[last.number] if self._space_counts[item] == size]
         space = {name: last.distributions[name] for name, _ in items}
-        self._space = (space, frozenset(items))
+        self._space = (space, items)
         return space
 
     def space_key(
@@ -235,7 +236,7 @@ class PopulationTracker:
         since, so that every member holds these distributions (by key); else ``None``."""
         if self._space is None or self._space[0] is not search_space:
             return None
-        return self._space[1]
+        return frozenset(self._space[1])
 
     def mean_value(self, member: Member) -> float:
         """The mean of every value ``member``'s parameters have received (an infinity or NaN
