@@ -28,6 +28,7 @@ from benchmarks.async_sim import META_FILE
 from benchmarks.async_sim import run_path
 from benchmarks.report import format_p
 from benchmarks.report import machine_and_versions
+from benchmarks.report import paired_wilcoxon
 from benchmarks.report import rebuild_report_main
 from benchmarks.report import standard_error
 from benchmarks.runner import load_run
@@ -148,6 +149,12 @@ def _at(
     return curves[(label, k)][:, index]
 
 
+def first_wave_mode(comparison: AsyncComparison) -> str:
+    """``own`` (each sampler drew its first wave) or ``shared`` (common random numbers);
+    comparisons from before the option are ``own``."""
+    return str(comparison.meta["config"].get("first_wave", "own"))
+
+
 def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
     """Every number the tables show, as JSON-ready data."""
     from scipy.stats import mannwhitneyu
@@ -188,17 +195,23 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
             )
         cells[label] = per_k
 
+    shared = first_wave_mode(comparison) == "shared"
     p_values: dict[str, dict[str, dict[str, float]]] = {}
+    paired_p_values: dict[str, dict[str, dict[str, float]]] = {}
     for k in comparison.workers:
         for f in fractions:
             row: dict[str, float] = {}
+            paired_row: dict[str, float] = {}
             mine = _at(comparison, first, k, f)
             for other in comparison.labels[1:]:
                 theirs = _at(comparison, other, k, f)
                 if np.isnan(mine).any() or np.isnan(theirs).any():
                     continue
                 row[other] = float(mannwhitneyu(mine, theirs, alternative="two-sided").pvalue)
+                if shared:
+                    paired_row[other] = paired_wilcoxon(mine, theirs)
             p_values.setdefault(str(k), {})[str(f)] = row
+            paired_p_values.setdefault(str(k), {})[str(f)] = paired_row
 
     tpe_labels = [
         label for label in comparison.labels[1:] if comparison.targets[label] == TPE_TARGET
@@ -219,7 +232,9 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
         "workers": comparison.workers,
         "num_seeds": len(comparison.seeds),
         "samplers": cells,
+        "first_wave": first_wave_mode(comparison),
         "mann_whitney_p_vs_first": p_values,
+        **({"wilcoxon_p_vs_first": paired_p_values} if shared else {}),
         "first": first,
         "tpe_variants": tpe_labels,
         "first_at_or_below_every_tpe": versus_tpe,
@@ -282,6 +297,7 @@ def markdown_tables(summary: dict[str, Any]) -> str:
     fractions = summary["checkpoints"]
     target = summary["target"]
     first = summary["first"]
+    shared = summary.get("first_wave") == "shared"
     lines = [
         "### Regret at equal wall-clock",
         "",
@@ -302,8 +318,14 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         "### Incumbents from the first wave",
         "",
         "Share of seeds whose incumbent at the checkpoint was first evaluated by a trial "
-        "started at time 0, before any result (a random draw for every sampler here): where "
-        "it is near 100%, the checkpoint compares random draws, not samplers.",
+        "started at time 0, before any result"
+        + (
+            " (the same random draws for every sampler here: where it is 100% for two "
+            "samplers, they are tied on those seeds)."
+            if shared
+            else " (a random draw for every sampler here): where it is near 100%, the "
+            "checkpoint compares random draws, not samplers."
+        ),
         "",
     ]
     lines += _checkpoint_table(summary, "", lambda cell, f: f"{cell['first_wave_share'][f]:.0%}")
@@ -321,7 +343,14 @@ def markdown_tables(summary: dict[str, Any]) -> str:
         "",
         f"### `{first}` against each other sampler",
         "",
-        "Two-sided Mann-Whitney U p-values over seeds (which side has the lower mean regret in "
+        "Two-sided Mann-Whitney U p-values over seeds"
+        + (
+            ", then paired Wilcoxon signed-rank p-values (pairs: the seed's runs, which share "
+            "their first wave)"
+            if shared
+            else ""
+        )
+        + " (which side has the lower mean regret in "
         f"brackets). `{first}` at or below every TPE variant's mean regret: "
         + ", ".join(
             f"K={k}: "
@@ -344,7 +373,13 @@ def markdown_tables(summary: dict[str, Any]) -> str:
                 mine = summary["samplers"][first][str(k)]["mean_regret"][str(f)]
                 theirs = summary["samplers"][other][str(k)]["mean_regret"][str(f)]
                 side = first if mine < theirs else other if theirs < mine else "equal"
-                cells.append("-" if p is None else f"{format_p(p)} ({side})")
+                if p is None:
+                    cells.append("-")
+                elif shared:
+                    paired = summary["wilcoxon_p_vs_first"][str(k)][str(f)][other]
+                    cells.append(f"{format_p(p)} / {format_p(paired)} ({side})")
+                else:
+                    cells.append(f"{format_p(p)} ({side})")
             lines.append(f"| {k} | `{other}` | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -450,7 +485,13 @@ def _readme(comparison: AsyncComparison, summary: dict[str, Any]) -> str:
         f"workers K = {', '.join(map(str, comparison.workers))}; budget "
         f"{config['trainings']:g} average trainings (K workers run for {config['trainings']:g}/K "
         f"time units); cost model overhead {cost['overhead']:g}, jitter σ "
-        f"{cost['jitter_sigma']:g}; incumbent: {summary['incumbent']}.",
+        f"{cost['jitter_sigma']:g}; incumbent: {summary['incumbent']}"
+        + (
+            "; first wave shared: every sampler's run of a seed starts from the same K "
+            "uniform random cells (`--first-wave shared`, common random numbers)."
+            if summary.get("first_wave") == "shared"
+            else "."
+        ),
         "",
         "```",
         meta["command"],

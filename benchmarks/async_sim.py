@@ -19,11 +19,13 @@ import time
 from typing import Any
 import warnings
 
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 
 from benchmarks import meta
 from benchmarks.nats import EDGE_PARAMS
+from benchmarks.nats import NATS_OPERATIONS
 from benchmarks.nats_cost import TrainingCostModel
 from benchmarks.problems import build_problem
 from benchmarks.problems import Evaluation
@@ -38,6 +40,8 @@ import optuna_amoeba
 RUN_FORMAT = 2
 META_FILE = "meta.json"
 RUNS_DIR = "runs"
+FIRST_WAVE_STREAM_OFFSET = 0x46495253
+FIRST_WAVE_MODES = ("own", "shared")
 
 Duration = Callable[[dict[str, Any]], float]
 """``duration(params) -> simulated training time`` of a just-evaluated trial."""
@@ -139,6 +143,7 @@ class AsyncTask:
     seed: int
     horizon: float
     cost: TrainingCostModel
+    first_wave: str = "own"
 
     def config(self) -> dict[str, Any]:
         """What a saved run must match to be reused."""
@@ -150,6 +155,7 @@ class AsyncTask:
             "seed": self.seed,
             "horizon": self.horizon,
             "cost": {"overhead": self.cost.overhead, "jitter_sigma": self.cost.jitter_sigma},
+            "first_wave": self.first_wave,
             "libraries": meta.run_libraries(),
         }
 
@@ -157,6 +163,18 @@ class AsyncTask:
 def run_path(out: Path, label: str, workers: int, seed: int) -> Path:
     """Where the run of ``label`` with ``workers`` workers and ``seed`` is saved."""
     return out / RUNS_DIR / sampler_dir_name(label) / f"K{workers:04d}" / f"seed_{seed:05d}.json"
+
+
+def shared_first_wave(seed: int, workers: int) -> list[dict[str, str]]:
+    """The ``workers`` cells every sampler's run with ``seed`` starts at time 0 when the first
+    wave is shared: uniform random draws, as each sampler's own first wave would be, from a
+    stream of their own (common random numbers: the samplers then differ only in what they
+    do with results)."""
+    rng = np.random.default_rng([seed, FIRST_WAVE_STREAM_OFFSET])
+    return [
+        {name: NATS_OPERATIONS[int(rng.integers(len(NATS_OPERATIONS)))] for name in EDGE_PARAMS}
+        for _ in range(workers)
+    ]
 
 
 def nats_duration(cost: TrainingCostModel, seed: int) -> Duration:
@@ -178,9 +196,14 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
     its finish time and the regret of the incumbent after it, by best observed value and
     by the parameter set ``optuna_amoeba.recommend_by_mean`` would put first, and whether
     that incumbent was first evaluated by the first wave (a trial started at time 0, before
-    any result: a random draw for every sampler compared here)."""
+    any result: a random draw for every sampler compared here). With ``first_wave="shared"``
+    the first wave is :func:`shared_first_wave`, enqueued before the workers start."""
     if task.problem.name not in ("nats", "nats-noisy"):
         raise ValueError(f"problem must be nats or nats-noisy, got {task.problem.name!r}")
+    if task.first_wave not in FIRST_WAVE_MODES:
+        raise ValueError(
+            f"first_wave must be one of {', '.join(FIRST_WAVE_MODES)}, got {task.first_wave!r}"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     problem = build_problem(task.problem)
@@ -188,6 +211,9 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
     sampler = task.sampler.build(task.seed)
     clock = SamplerClock.attach(sampler)
     study = optuna.create_study(direction="maximize", sampler=sampler)
+    if task.first_wave == "shared":
+        for params in shared_first_wave(task.seed, task.workers):
+            study.enqueue_trial(params)
     started = time.perf_counter()
     completions = simulate(
         study,

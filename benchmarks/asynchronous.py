@@ -46,6 +46,7 @@ from benchmarks._cli import print_failures
 from benchmarks.async_report import write_async_report
 from benchmarks.async_sim import AsyncTask
 from benchmarks.async_sim import execute_async
+from benchmarks.async_sim import FIRST_WAVE_MODES
 from benchmarks.async_sim import META_FILE
 from benchmarks.async_sim import RUN_FORMAT
 from benchmarks.async_sim import run_path
@@ -142,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"sigma of the log-normal duration jitter (default {TrainingCostModel.jitter_sigma})",
     )
     parser.add_argument(
+        "--first-wave",
+        choices=FIRST_WAVE_MODES,
+        default="own",
+        help="own: each sampler draws the K trials started at time 0 itself (default); "
+        "shared: every sampler starts from the same K uniform random cells of the seed "
+        "(common random numbers), so the samplers differ only in what they do with results",
+    )
+    parser.add_argument(
         "--target",
         type=positive_float,
         default=None,
@@ -218,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trainings": args.trainings,
         "seeds": seeds,
         "cost": {"overhead": cost.overhead, "jitter_sigma": cost.jitter_sigma},
+        "first_wave": args.first_wave,
         "target": target,
         "checkpoints": args.checkpoints,
         "jobs": args.jobs,
@@ -239,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=seed,
             horizon=args.trainings / workers,
             cost=cost,
+            first_wave=args.first_wave,
         )
         for seed in seeds
         for workers in args.workers

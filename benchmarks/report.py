@@ -179,7 +179,7 @@ def standard_error(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
 
-def _paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
+def paired_wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided paired Wilcoxon signed-rank p-value (1 when every pair is equal)."""
     from scipy.stats import wilcoxon
 
@@ -252,7 +252,7 @@ def summarize(comparison: Comparison) -> dict[str, Any]:
         first = labels[0]
         for c in checkpoints:
             wilcoxon_by_mean[str(c)] = {
-                other: _paired_wilcoxon(
+                other: paired_wilcoxon(
                     comparison.by_mean_regret[first][:, c - 1],
                     comparison.by_mean_regret[other][:, c - 1],
                 )
