@@ -212,8 +212,8 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
     clock = SamplerClock.attach(sampler)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if task.first_wave == "shared":
-        for params in shared_first_wave(task.seed, task.workers):
-            study.enqueue_trial(params)
+        for cell in shared_first_wave(task.seed, task.workers):
+            study.enqueue_trial(cell)
     started = time.perf_counter()
     completions = simulate(
         study,

@@ -27,6 +27,7 @@ from benchmarks.async_sim import AsyncTask
 from benchmarks.async_sim import Completion
 from benchmarks.async_sim import execute_async
 from benchmarks.async_sim import nats_duration
+from benchmarks.async_sim import shared_first_wave
 from benchmarks.async_sim import simulate
 from benchmarks.nats import EDGE_PARAMS
 from benchmarks.nats import NATS_EDGES
@@ -217,7 +218,14 @@ def test_one_worker_is_sequential_optimisation(table_path: Path, make_sampler: A
     assert all(a.finish == b.start for a, b in itertools.pairwise(completions))
 
 
-def _task(table_path: Path, sampler: str, workers: int, seed: int, sigma: float) -> AsyncTask:
+def _task(
+    table_path: Path,
+    sampler: str,
+    workers: int,
+    seed: int,
+    sigma: float,
+    first_wave: str = "own",
+) -> AsyncTask:
     return AsyncTask(
         problem=ProblemSpec(
             name="nats-noisy" if sigma else "nats", data=str(table_path), noise_sigma=sigma
@@ -227,6 +235,7 @@ def _task(table_path: Path, sampler: str, workers: int, seed: int, sigma: float)
         seed=seed,
         horizon=6.0,
         cost=TrainingCostModel(),
+        first_wave=first_wave,
     )
 
 
@@ -276,6 +285,66 @@ def test_first_wave_flags_follow_the_incumbent(table_path: Path, sigma: float) -
     assert 0 in record["first_wave_best_observed"]
 
 
+def test_shared_first_wave_is_seeded_and_uniform() -> None:
+    wave = shared_first_wave(seed=5, workers=2000)
+    assert wave == shared_first_wave(seed=5, workers=2000)
+    assert wave[:8] != shared_first_wave(seed=6, workers=8)
+    assert all(set(params) == set(EDGE_PARAMS) for params in wave)
+    counts = Counter(params[EDGE_PARAMS[0]] for params in wave)
+    # 400 expected per operation; a binomial s.d. of 18, so 4 s.d. either side.
+    assert set(counts) == set(NATS_OPERATIONS)
+    assert all(abs(count - 400) < 72 for count in counts.values()), counts
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.3])
+def test_shared_first_wave_is_the_same_for_every_sampler(table_path: Path, sigma: float) -> None:
+    workers = 6
+    records = {
+        sampler: execute_async(
+            _task(table_path, sampler, workers, seed=2, sigma=sigma, first_wave="shared")
+        )
+        for sampler in ("amoeba[population_size=8,sample_size=3]", "tpe", "random")
+    }
+
+    def first_wave(record: dict[str, Any]) -> list[tuple[float, float]]:
+        # (finish, duration) of the trials started at time 0, in completion order.
+        return [
+            (finish, duration)
+            for finish, duration in zip(record["finish"], record["duration"], strict=True)
+            if abs(finish - duration) < 1e-6
+        ]
+
+    waves = [first_wave(record) for record in records.values()]
+    assert len(waves[0]) == workers and all(wave == waves[0] for wave in waves)
+    # Until a second-wave trial completes, every sampler holds the same incumbent.
+    regrets = [record["regret_by_mean"][:workers] for record in records.values()]
+    assert all(r[0] == regrets[0][0] for r in regrets)
+    own = execute_async(_task(table_path, "random", workers, seed=2, sigma=sigma))
+    assert first_wave(own) != waves[0]
+
+
+def test_shared_first_wave_runs_as_enqueued_for_the_sampler(table_path: Path) -> None:
+    task = _task(table_path, "amoeba[population_size=8,sample_size=3]", 4, 0, 0.0, "shared")
+    study = optuna.create_study(direction="maximize", sampler=task.sampler.build(task.seed))
+    for params in shared_first_wave(task.seed, task.workers):
+        study.enqueue_trial(params)
+    simulate(
+        study,
+        _evaluation(table_path),
+        nats_duration(task.cost, task.seed),
+        workers=task.workers,
+        max_trials=12,
+    )
+    first_trials = sorted(study.trials, key=lambda trial: trial.number)[: task.workers]
+    assert [t.params for t in first_trials] == shared_first_wave(task.seed, task.workers)
+    assert all(t.system_attrs["amoeba:mutation"] == "enqueued" for t in first_trials)
+
+
+def test_execute_async_refuses_an_unknown_first_wave(table_path: Path) -> None:
+    with pytest.raises(ValueError, match="first_wave must be one of own, shared, got 'both'"):
+        execute_async(_task(table_path, "random", 2, 0, 0.0, first_wave="both"))
+
+
 def test_on_grid_steps_at_completions() -> None:
     grid = np.array([0.5, 1.0, 1.5, 2.0, 3.5])
     values = on_grid([1.0, 2.0, 3.0], [0.9, 0.4, 0.1], grid)
@@ -316,11 +385,29 @@ def test_cli_writes_tables_and_plots_and_reuses_runs(
     assert "python -m benchmarks.asynchronous --data" in readme
     assert "Time to mean regret ≤ 1" in readme
     assert "### Incumbents from the first wave" in readme
+    assert summary["first_wave"] == "own" and "wilcoxon_p_vs_first" not in summary
     meta = json.loads((out / "meta.json").read_text())
     assert meta["config"]["seeds"] == [30000, 30001] and meta["finished"]
     capsys.readouterr()
     assert asynchronous.main(argv) == 0
     assert "reusing 8 run(s)" in capsys.readouterr().err
+
+
+def test_cli_shared_first_wave_reports_paired_p_values(table_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shared"
+    argv = [
+        "--data", str(table_path), "--samplers", "random,tpe", "--workers", "4",
+        "--trainings", "24", "--seeds", "6", "--first-seed", "30000", "--first-wave", "shared",
+        "--out", str(out),
+    ]  # fmt: skip
+    assert asynchronous.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["first_wave"] == "shared"
+    paired = summary["wilcoxon_p_vs_first"]["4"]["0.25"]["tpe"]
+    assert 0.0 < paired <= 1.0
+    readme = (out / "README.md").read_text()
+    assert "first wave shared" in readme and "paired Wilcoxon signed-rank" in readme
+    assert json.loads((out / "meta.json").read_text())["config"]["first_wave"] == "shared"
 
 
 @pytest.mark.parametrize(
@@ -331,6 +418,7 @@ def test_cli_writes_tables_and_plots_and_reuses_runs(
         (["--samplers", "nope"], "unknown sampler 'nope'"),
         (["--checkpoints", "1.5"], "expected fractions in (0, 1], got 1.5"),
         (["--overhead", "-1"], "expected a finite float >= 0, got -1.0"),
+        (["--first-wave", "both"], "--first-wave: invalid choice: 'both'"),
     ],
 )
 def test_cli_refuses_bad_input_in_one_line(
