@@ -87,7 +87,7 @@ def estimate_by_params(
     return estimates
 
 
-def _ranked(study: Study, min_evaluations: object, by: str, function: str) -> list[MeanEstimate]:
+def _ranked(study: Study, min_evaluations: int, by: str, function: str) -> list[MeanEstimate]:
     if not isinstance(study, Study):
         raise ValueError(f"{function} needs an optuna.Study, got {study!r}")
     if len(study.directions) != 1:
@@ -95,25 +95,27 @@ def _ranked(study: Study, min_evaluations: object, by: str, function: str) -> li
             f"{function} needs a single-objective study; study {study.study_name!r} has "
             f"{len(study.directions)} objectives"
         )
-    minimum = check_int("min_evaluations", min_evaluations, 1)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return rank_trials(trials, study.direction, by=by, min_evaluations=minimum)
+    return rank_trials(trials, study.direction, by=by, min_evaluations=min_evaluations)
 
 
 def rank_trials(
     trials: Iterable[FrozenTrial],
-    direction: StudyDirection,
+    direction: StudyDirection | str,
     *,
     by: str = "pessimistic",
     min_evaluations: int = 1,
 ) -> list[MeanEstimate]:
     """:func:`recommend_by_mean`'s ranking (``by="mean"``: :func:`rank_by_mean`'s) of these
     complete single-objective trials, for a caller that has read them already: reading the
-    study again could see trials the first read did not."""
+    study again could see trials the first read did not. ``direction`` is a
+    ``StudyDirection`` or ``"minimize"`` / ``"maximize"``; ``min_evaluations`` (an int
+    ``>= 1``) keeps only sets evaluated at least that many times."""
+    minimum = check_int("min_evaluations", min_evaluations, 1)
     estimates = estimate_by_params(
         ((trial.number, trial.params, trial.values[0]) for trial in trials), direction
     )
-    kept = [estimate for estimate in estimates if estimate.count >= min_evaluations]
+    kept = [estimate for estimate in estimates if estimate.count >= minimum]
     return rank_estimates(kept, direction, by=by)
 
 

@@ -697,3 +697,22 @@ def test_rank_by_mean_rejects_bad_input() -> None:
         rank_by_mean(optuna.create_study(), min_evaluations=0)
     with pytest.raises(ValueError, match=r"single-objective study; .* has 2 objectives"):
         rank_by_mean(optuna.create_study(directions=["minimize", "maximize"]))
+
+
+def test_rank_trials_takes_a_direction_by_name_and_checks_min_evaluations() -> None:
+    from optuna.study import StudyDirection
+
+    from optuna_amoeba import rank_trials
+
+    study = study_with_values("maximize", [("a", 9.0), ("b", 6.0), ("a", 1.0)])
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    by_enum = rank_trials(trials, StudyDirection.MAXIMIZE, by="mean")
+    assert [e.params["x"] for e in rank_trials(trials, "maximize", by="mean")] == ["b", "a"]
+    assert [e.params["x"] for e in by_enum] == ["b", "a"]
+    assert [e.params["x"] for e in rank_trials(trials, "minimize", by="mean")] == ["a", "b"]
+    assert [e.params["x"] for e in rank_trials(trials, "maximize", min_evaluations=2)] == ["a"]
+    for bad in (0, 1.5, "2", True):
+        with pytest.raises(ValueError, match=r"min_evaluations must be an int >= 1, got"):
+            rank_trials(trials, "maximize", min_evaluations=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"direction must be"):
+        rank_trials(trials, "up")
