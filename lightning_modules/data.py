@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections.abc import Sequence
 import concurrent.futures
+import contextlib
 import os
 from pathlib import Path
 import shutil
@@ -456,17 +457,29 @@ class CIFAR10DataModule(ResidentImageDataModule):
 
     def prepare_data(self) -> None:
         """Download CIFAR-10 into ``data_dir`` unless it is there; a failed or interrupted
-        download removes ``data_dir`` again when this call created it."""
+        download removes ``data_dir`` again when this call created it. Processes sharing
+        ``data_dir`` (the workers of one machine) download in turn, holding a lock file
+        beside it (``.NAME.lock``): the first downloads, the others then find the data."""
         from torchvision.datasets import CIFAR10
 
-        created = not self.data_dir.exists()
-        try:
-            for train in (True, False):
-                CIFAR10(str(self.data_dir), train=train, download=self.download)
-        except BaseException:
-            if created:
-                shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise
+        with self._download_lock():
+            created = not self.data_dir.exists()
+            try:
+                for train in (True, False):
+                    CIFAR10(str(self.data_dir), train=train, download=self.download)
+            except BaseException:
+                if created:
+                    shutil.rmtree(self.data_dir, ignore_errors=True)
+                raise
+
+    def _download_lock(self) -> contextlib.AbstractContextManager[object]:
+        if not self.download:
+            return contextlib.nullcontext()  # nothing is written: no one to wait for
+        from filelock import FileLock
+
+        target = self.data_dir.resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(target.parent / f".{target.name}.lock")
 
     def mean_std(self) -> tuple[Sequence[float], Sequence[float]]:
         return CIFAR10_MEAN, CIFAR10_STD

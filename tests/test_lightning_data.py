@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -74,6 +76,90 @@ def test_cifar10_missing_files_fail_without_download(tmp_path: Path) -> None:
     datamodule = CIFAR10DataModule(tmp_path / "nothing", download=False)
     with pytest.raises(RuntimeError, match="Dataset not found or corrupted"):
         datamodule.prepare_data()
+    assert not list(tmp_path.iterdir())  # no folder and no lock file made
+
+
+class _SlowDownloads:
+    """Stands in for torchvision's ``CIFAR10``: a split that is missing is "downloaded" slowly
+    (the folder made first, as torchvision does, a marker file written last), failing in the
+    threads named in ``failing``; counts downloads and how many ran at once."""
+
+    def __init__(self, failing: frozenset[str] = frozenset()) -> None:
+        self.failing = failing
+        self.downloads = 0
+        self.running = 0
+        self.most_running = 0
+        self.started = threading.Event()
+        self._guard = threading.Lock()
+
+    def __call__(self, root: str, train: bool, download: bool) -> None:
+        marker = Path(root) / ("train.done" if train else "test.done")
+        if marker.exists():
+            return
+        with self._guard:
+            self.downloads += 1
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+            self.started.set()
+            time.sleep(0.3)
+            if threading.current_thread().name in self.failing:
+                raise OSError("connection reset by peer")
+            marker.write_text("")
+        finally:
+            with self._guard:
+                self.running -= 1
+
+
+def _prepare_in_threads(data_dir: Path, downloads: _SlowDownloads) -> dict[str, BaseException]:
+    """``prepare_data`` of two data modules on ``data_dir``, the second started once the first
+    is downloading; the errors each raised."""
+    errors: dict[str, BaseException] = {}
+
+    def prepare() -> None:
+        try:
+            CIFAR10DataModule(data_dir).prepare_data()
+        except BaseException as error:  # handed to the test
+            errors[threading.current_thread().name] = error
+
+    first = threading.Thread(target=prepare, name="first")
+    second = threading.Thread(target=prepare, name="second")
+    first.start()
+    assert downloads.started.wait(10)
+    second.start()
+    first.join(30)
+    second.join(30)
+    return errors
+
+
+def test_cifar10_workers_sharing_a_folder_download_once_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.datasets
+
+    downloads = _SlowDownloads()
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", downloads)
+    data_dir = tmp_path / "data" / "cifar10"
+    assert _prepare_in_threads(data_dir, downloads) == {}
+    assert downloads.downloads == 2 and downloads.most_running == 1
+    assert {path.name for path in data_dir.iterdir()} == {"train.done", "test.done"}
+
+
+def test_cifar10_a_failed_download_leaves_the_folder_to_the_next_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.datasets
+
+    downloads = _SlowDownloads(failing=frozenset({"first"}))
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", downloads)
+    data_dir = tmp_path / "cifar10"
+    errors = _prepare_in_threads(data_dir, downloads)
+    # The first worker's failure removed the folder it made before the second began, and
+    # the second downloaded into a folder of its own making.
+    assert list(errors) == ["first"] and isinstance(errors["first"], OSError)
+    assert downloads.most_running == 1 and downloads.downloads == 3
+    assert {path.name for path in data_dir.iterdir()} == {"train.done", "test.done"}
 
 
 def test_fast_path_batches_and_augments_uint8_on_device(cifar_dir: Path) -> None:
