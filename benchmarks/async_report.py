@@ -195,7 +195,8 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
             )
         cells[label] = per_k
 
-    shared = first_wave_mode(comparison) == "shared"
+    first_wave = first_wave_mode(comparison)
+    shared = first_wave == "shared"
     p_values: dict[str, dict[str, dict[str, float]]] = {}
     paired_p_values: dict[str, dict[str, dict[str, float]]] = {}
     for k in comparison.workers:
@@ -232,7 +233,7 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
         "workers": comparison.workers,
         "num_seeds": len(comparison.seeds),
         "samplers": cells,
-        "first_wave": first_wave_mode(comparison),
+        "first_wave": first_wave,
         "mann_whitney_p_vs_first": p_values,
         **({"wilcoxon_p_vs_first": paired_p_values} if shared else {}),
         "first": first,
