@@ -177,6 +177,12 @@ def shared_first_wave(seed: int, workers: int) -> list[dict[str, str]]:
     ]
 
 
+def enqueue_shared_first_wave(study: optuna.Study, seed: int, workers: int) -> None:
+    """Queue :func:`shared_first_wave` on ``study``: its first ``workers`` asks get them."""
+    for cell in shared_first_wave(seed, workers):
+        study.enqueue_trial(cell)
+
+
 def nats_duration(cost: TrainingCostModel, seed: int) -> Duration:
     """Training times of NATS trials drawn from ``cost``, jitter seeded by ``seed``."""
     jitter = cost.jitter(seed)
@@ -212,8 +218,7 @@ def execute_async(task: AsyncTask) -> dict[str, Any]:
     clock = SamplerClock.attach(sampler)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if task.first_wave == "shared":
-        for cell in shared_first_wave(task.seed, task.workers):
-            study.enqueue_trial(cell)
+        enqueue_shared_first_wave(study, task.seed, task.workers)
     started = time.perf_counter()
     completions = simulate(
         study,

@@ -25,6 +25,7 @@ from benchmarks import asynchronous
 from benchmarks.async_report import on_grid
 from benchmarks.async_sim import AsyncTask
 from benchmarks.async_sim import Completion
+from benchmarks.async_sim import enqueue_shared_first_wave
 from benchmarks.async_sim import execute_async
 from benchmarks.async_sim import nats_duration
 from benchmarks.async_sim import shared_first_wave
@@ -39,6 +40,7 @@ from benchmarks.problems import build_problem
 from benchmarks.problems import ProblemSpec
 from benchmarks.samplers import parse_sampler
 from optuna_amoeba import AgingEvolutionSampler
+from optuna_amoeba import MUTATION_KEY
 
 
 pytestmark = pytest.mark.usefixtures("quiet_optuna")
@@ -326,8 +328,7 @@ def test_shared_first_wave_is_the_same_for_every_sampler(table_path: Path, sigma
 def test_shared_first_wave_runs_as_enqueued_for_the_sampler(table_path: Path) -> None:
     task = _task(table_path, "amoeba[population_size=8,sample_size=3]", 4, 0, 0.0, "shared")
     study = optuna.create_study(direction="maximize", sampler=task.sampler.build(task.seed))
-    for params in shared_first_wave(task.seed, task.workers):
-        study.enqueue_trial(params)
+    enqueue_shared_first_wave(study, task.seed, task.workers)
     simulate(
         study,
         _evaluation(table_path),
@@ -337,7 +338,7 @@ def test_shared_first_wave_runs_as_enqueued_for_the_sampler(table_path: Path) ->
     )
     first_trials = sorted(study.trials, key=lambda trial: trial.number)[: task.workers]
     assert [t.params for t in first_trials] == shared_first_wave(task.seed, task.workers)
-    assert all(t.system_attrs["amoeba:mutation"] == "enqueued" for t in first_trials)
+    assert all(t.system_attrs[MUTATION_KEY] == "enqueued" for t in first_trials)
 
 
 def test_execute_async_refuses_an_unknown_first_wave(table_path: Path) -> None:
