@@ -137,11 +137,14 @@ class AgingEvolutionSampler(BaseSampler):
             children only occur with ``dedup=False``.
         hidden_state_probability: For NASNet genotypes, the probability of a hidden-state
             mutation rather than an op mutation (paper: 0.5).
-        dedup: Re-mutate a child whose parameters equal a finished or running trial's: in
-            NAS, a repeated architecture is wasted training.
-        max_dedup_retries: How many further mutations ``dedup`` tries before accepting a
-            duplicate. The first half restart from the parent (one mutation away); the rest
-            walk on from the last candidate, when every neighbour of the parent was seen.
+        dedup: Re-mutate a child, or draw again a random start-up proposal, whose parameters
+            equal a finished or running trial's: in NAS, a repeated architecture is wasted
+            training. (Trials asked before any has completed are drawn parameter by
+            parameter and are not compared.)
+        max_dedup_retries: How many further mutations (or random draws) ``dedup`` tries
+            before accepting a duplicate. The first half of the mutations restart from the
+            parent (one mutation away); the rest walk on from the last candidate, when every
+            neighbour of the parent was seen.
         reevaluation_probability: Probability, in ``[0, 1]``, that an evolved trial re-
             evaluates promising parameters instead of a new child (single-objective studies;
             ignored with several objectives). Default 0.3; 0 turns re-evaluation off,
@@ -351,7 +354,7 @@ class AgingEvolutionSampler(BaseSampler):
                 or not tracker.members
                 or not search_space
             ):
-                proposal = {name: sample_value(d, self._rng) for name, d in search_space.items()}
+                proposal = self._random_proposal(search_space, tracker, trials, trial.number)
                 self._record(study, trial, parent=None, mutation=RANDOM, steps=0)
                 self._publish(study, trial, tracker, proposal)
                 return proposal
@@ -554,6 +557,23 @@ class AgingEvolutionSampler(BaseSampler):
                 hidden_state_probability=self._hidden_state_probability,
             )
         return child, mutation, steps, tracker.unseen_key(child, running)
+
+    def _random_proposal(
+        self,
+        search_space: dict[str, BaseDistribution],
+        tracker: PopulationTracker,
+        trials: Sequence[FrozenTrial],
+        number: int,
+    ) -> dict[str, Any]:
+        """A uniform draw of ``search_space``; with dedup, drawn again (up to
+        ``max_dedup_retries`` times) while it equals a finished or running trial's parameters."""
+        dedup = self._dedup and bool(search_space)
+        running = tracker.running_keys(trials, number) if dedup else set()
+        for _ in range(1 + (self._max_dedup_retries if dedup else 0)):
+            proposal = {name: sample_value(d, self._rng) for name, d in search_space.items()}
+            if not dedup or not tracker.is_seen(proposal, running):
+                break
+        return proposal
 
     def _record_enqueued(
         self, study: Study, trial: FrozenTrial, trials: Sequence[FrozenTrial]

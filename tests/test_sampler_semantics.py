@@ -232,6 +232,33 @@ def test_dedup_never_proposes_an_evaluated_child_while_unseen_ones_exist() -> No
     assert duplicates[False] > 10
 
 
+def test_dedup_redraws_random_start_up_proposals_equal_to_a_finished_or_running_trial() -> None:
+    choices = {"a": CategoricalDistribution((0, 1, 2)), "b": CategoricalDistribution((0, 1, 2))}
+
+    def start_up(dedup: bool, seed: int) -> list[tuple[Any, Any]]:
+        sampler = AgingEvolutionSampler(
+            population_size=9,
+            n_startup_trials=9,
+            dedup=dedup,
+            max_dedup_retries=200,
+            reevaluation_probability=0.0,
+            seed=seed,
+        )
+        study = optuna.create_study(sampler=sampler)
+        first = study.ask(choices)
+        study.tell(first, 0.0)
+        # Eight more asks while the first is the only result: all random, the rest running.
+        running = [study.ask(choices) for _ in range(8)]
+        assert all(t.system_attrs[MUTATION_KEY] == "random" for t in study.trials)
+        assert len(running) == 8 and study.trials[-1].state == TrialState.RUNNING
+        return [(t.params["a"], t.params["b"]) for t in study.trials]
+
+    for seed in range(5):
+        assert len(set(start_up(True, seed))) == 9
+    # Without dedup, nine uniform draws of nine cells repeat one almost surely.
+    assert all(len(set(start_up(False, seed))) < 9 for seed in range(5))
+
+
 def test_aging_false_drops_the_worst_and_aging_drops_the_oldest() -> None:
     def run(aging: bool) -> list[int]:
         sampler = AgingEvolutionSampler(
