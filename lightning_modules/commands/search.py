@@ -222,9 +222,9 @@ def _add_evolution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dedup",
         action=argparse.BooleanOptionalAction,
-        help="--no-dedup lets a child repeat an architecture already tried (the paper's "
-        "algorithm: its identity mutation then really happens); --dedup redraws such "
-        "children (default: dedup on, off with --paper)",
+        help="--no-dedup lets a child or a random start-up trial repeat an architecture "
+        "already tried or training (the paper's algorithm: its identity mutation then really "
+        "happens); --dedup redraws such architectures (default: dedup on, off with --paper)",
     )
     parser.add_argument(
         "--seed",
