@@ -248,9 +248,10 @@ def test_dedup_redraws_random_start_up_proposals_equal_to_a_finished_or_running_
         first = study.ask(choices)
         study.tell(first, 0.0)
         # Eight more asks while the first is the only result: all random, the rest running.
-        running = [study.ask(choices) for _ in range(8)]
+        for _ in range(8):
+            study.ask(choices)
         assert all(t.system_attrs[MUTATION_KEY] == "random" for t in study.trials)
-        assert len(running) == 8 and study.trials[-1].state == TrialState.RUNNING
+        assert [t.state for t in study.trials[1:]] == [TrialState.RUNNING] * 8
         return [(t.params["a"], t.params["b"]) for t in study.trials]
 
     for seed in range(5):
