@@ -145,17 +145,22 @@ ROWS: list[Row] = [
     ),
     _search(
         "--population-size 4 --sample-size 9",
-        "sampler: sample_size must be an int in [1, 4], got 9",
+        "--sample-size must be an int in [1, 4], got 9",
     ),
     _search(
         "--reevaluation-probability 1.5",
-        "sampler: reevaluation_probability must be a probability in [0, 1], got 1.5",
+        "--reevaluation-probability must be a probability in [0, 1], got 1.5",
     ),
     _search(
         "--tpe-probability -1",
-        "sampler: tpe_probability must be a probability in [0, 1], got -1.0",
+        "--tpe-probability must be a probability in [0, 1], got -1.0",
     ),
-    _search("--mutation-candidates 0", "sampler: mutation_candidates must be an int >= 1, got 0"),
+    _search("--mutation-candidates 0", "--mutation-candidates must be an int >= 1, got 0"),
+    _search(
+        "--paper --population-size 50",
+        "--n-startup-trials must be None or an int in [1, 50], got 100 "
+        "(--paper sets --n-startup-trials 100)",
+    ),
     *_not_finite(
         _search,
         {

@@ -409,7 +409,14 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
             options["sample_size"] = default_sample_size(args.population_size)
         return AgingEvolutionSampler(**options)  # type: ignore[arg-type]
     except ValueError as error:
-        raise UsageError(f"sampler: {error}") from None
+        # The sampler names its argument (``tpe_probability must be ...``); name the flag.
+        name, _, rest = str(error).partition(" ")
+        if name not in options or name not in vars(args):
+            raise UsageError(f"sampler: {error}") from None
+        flag = f"--{name.replace('_', '-')}"
+        if args.paper and PAPER_SEARCH.get(name) == options[name]:
+            rest += f" (--paper sets {flag} {options[name]})"
+        raise UsageError(f"{flag} {rest}") from None
 
 
 def _best_trial(study: optuna.Study) -> FrozenTrial | None:
