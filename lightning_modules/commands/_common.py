@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Mapping
 import os
@@ -116,7 +117,7 @@ def add_size_arguments(
     for name, (kind, text) in _SIZE_OPTIONS.items():
         per_dataset = ", ".join(f"{values[name]} for {key}" for key, values in defaults.items())
         parser.add_argument(
-            "--" + name.replace("_", "-"),
+            option_flag(name),
             type=finite_float if kind is float else kind,
             help=f"{text} (default: {per_dataset})",
         )
@@ -206,6 +207,20 @@ def add_cpu_threads_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def option_flag(name: str) -> str:
+    """The command-line option of the parameter or ``args`` attribute ``name``
+    (``val_size``: ``--val-size``)."""
+    return "--" + name.replace("_", "-")
+
+
+def option_error(error: Exception, names: Collection[str]) -> tuple[str, str] | None:
+    """For an API error whose message starts with one of ``names`` (``val_size must be
+    ...``), a parameter the user gave as an option: that name and the message with the
+    option in its place (``--val-size must be ...``); otherwise ``None``."""
+    name, _, rest = str(error).partition(" ")
+    return (name, f"{option_flag(name)} {rest}") if name in names else None
+
+
 def fill_unset(args: argparse.Namespace, values: Mapping[str, object]) -> None:
     """Set each option named in ``values`` that the command line left ``None``."""
     for name, value in values.items():
@@ -254,7 +269,7 @@ def check_int(args: argparse.Namespace, name: str, low: int, high: int | None = 
     bound when ``high`` is None)."""
     value = getattr(args, name)
     if value is not None and (value < low or (high is not None and value > high)):
-        option = "--" + name.replace("_", "-")
+        option = option_flag(name)
         allowed = f">= {low}" if high is None else f"an int in [{low}, {high}]"
         raise UsageError(f"{option} must be {allowed}, got {value}")
 
@@ -403,10 +418,8 @@ def prepare_data(args: argparse.Namespace, *, seed: int) -> ImageDataModule:
         )
     except ValueError as error:
         # The data modules name their parameters (val_size); the user gave options.
-        name, _, rest = str(error).partition(" ")
-        if name in ("val_size", "batch_size", "image_size", "cutout"):
-            raise UsageError(f"--{name.replace('_', '-')} {rest}") from None
-        raise UsageError(str(error)) from None
+        named = option_error(error, ("val_size", "batch_size", "image_size", "cutout"))
+        raise UsageError(str(error) if named is None else named[1]) from None
     try:
         datamodule.prepare_data()
         datamodule.setup("fit")

@@ -44,6 +44,8 @@ from lightning_modules.commands._common import MAX_IMAGE_SIZE
 from lightning_modules.commands._common import MAX_SEED
 from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_storage
+from lightning_modules.commands._common import option_error
+from lightning_modules.commands._common import option_flag
 from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import seed_value
 from lightning_modules.commands._common import short_estimate
@@ -410,13 +412,13 @@ def _make_sampler(args: argparse.Namespace, *, num_existing_trials: int) -> Agin
         return AgingEvolutionSampler(**options)  # type: ignore[arg-type]
     except ValueError as error:
         # The sampler names its argument (``tpe_probability must be ...``); name the flag.
-        name, _, rest = str(error).partition(" ")
-        if name not in options or name not in vars(args):
+        named = option_error(error, [name for name in options if name in vars(args)])
+        if named is None:
             raise UsageError(f"sampler: {error}") from None
-        flag = f"--{name.replace('_', '-')}"
+        name, message = named
         if args.paper and PAPER_SEARCH.get(name) == options[name]:
-            rest += f" (--paper sets {flag} {options[name]})"
-        raise UsageError(f"{flag} {rest}") from None
+            message += f" (--paper sets {option_flag(name)} {options[name]})"
+        raise UsageError(message) from None
 
 
 def _best_trial(study: optuna.Study) -> FrozenTrial | None:

@@ -32,6 +32,7 @@ from lightning_modules.commands._common import MAX_IMAGE_SIZE
 from lightning_modules.commands._common import MAX_SEED
 from lightning_modules.commands._common import nasnet_genotypes
 from lightning_modules.commands._common import open_existing_storage
+from lightning_modules.commands._common import option_flag
 from lightning_modules.commands._common import prepare_data
 from lightning_modules.commands._common import resolve_genotype
 from lightning_modules.commands._common import seed_value
@@ -123,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         values = ", ".join(f"{RECIPES[recipe].as_dict()[name]} {recipe}" for recipe in RECIPES)
         digits = DIGITS_SIZES.get(name)
         parser.add_argument(
-            "--" + name.replace("_", "-"),
+            option_flag(name),
             type=finite_float if kind is float else kind,
             help=f"{text} (default: {values}"
             + (f"; {digits} for digits)" if digits is not None else ")"),
@@ -206,7 +207,7 @@ def _training_settings(args: argparse.Namespace, world_size: int) -> dict[str, A
 
 
 def _option(name: str, value: Any) -> str:
-    flag = "--" + name.replace("_", "-")
+    flag = option_flag(name)
     return f"no {flag}" if value is None else f"{flag} {value}"
 
 
