@@ -269,6 +269,35 @@ class PopulationTracker:
         keys.update(key for number, key in self.own_proposals.items() if number != exclude_number)
         return keys
 
+    def running_search_space(
+        self, trials: Sequence[FrozenTrial], exclude_number: int
+    ) -> dict[str, BaseDistribution]:
+        """Parameters every running trial (other than ``exclude_number``) that has suggested
+        any holds, with the same distribution, in the order of the newest of them: the space
+        of the trials asked before any finished; ``{}`` where none has suggested yet."""
+        running = sorted(
+            (
+                index
+                for index in self.unfinished
+                if index != exclude_number
+                and trials[index].state == TrialState.RUNNING
+                and trials[index].distributions
+            ),
+            reverse=True,
+        )
+        if not running:
+            return {}
+        newest = trials[running[0]].distributions
+        keys = {name: distribution_key(d) for name, d in newest.items()}
+        for index in running[1:]:
+            distributions = trials[index].distributions
+            keys = {
+                name: key
+                for name, key in keys.items()
+                if name in distributions and distribution_key(distributions[name]) == key
+            }
+        return {name: newest[name] for name in keys}
+
     def note_proposal(self, number: int, params: dict[str, Any]) -> None:
         """Remember what this process proposed for trial ``number`` until the trial finishes."""
         self.own_proposals[number] = params_key(params)

@@ -139,8 +139,9 @@ class AgingEvolutionSampler(BaseSampler):
             mutation rather than an op mutation (paper: 0.5).
         dedup: Re-mutate a child, or draw again a random start-up proposal, whose parameters
             equal a finished or running trial's: in NAS, a repeated architecture is wasted
-            training. (Trials asked before any has completed are drawn parameter by
-            parameter and are not compared.)
+            training. Before any trial has completed, the draw covers the parameters the
+            running trials have suggested (Optuna draws a trial's proposal at its first
+            suggestion), so only the first trial to suggest is drawn parameter by parameter.
         max_dedup_retries: How many further mutations (or random draws) ``dedup`` tries
             before accepting a duplicate. The first half of the mutations restart from the
             parent (one mutation away); the rest walk on from the last candidate, when every
@@ -326,6 +327,10 @@ class AgingEvolutionSampler(BaseSampler):
         with self._lock:
             tracker, trials = self._refresh(study)
             search_space = tracker.intersection_search_space()
+            if not tracker.members and self._dedup:
+                # No trial has finished: the running trials' space, so that a random draw
+                # equal to one of theirs can be drawn again.
+                search_space = tracker.running_search_space(trials, trial.number)
             self._inferred = (trial._trial_id, tracker, trials, search_space)
             return search_space
 

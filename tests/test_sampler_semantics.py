@@ -22,6 +22,7 @@ from optuna_amoeba import PARENT_KEY
 from optuna_amoeba._population import competing_values
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._population import PROPOSAL_KEY
 from optuna_amoeba._reevaluation import unconfirmed_leader
 
 
@@ -258,6 +259,51 @@ def test_dedup_redraws_random_start_up_proposals_equal_to_a_finished_or_running_
         assert len(set(start_up(True, seed))) == 9
     # Without dedup, nine uniform draws of nine cells repeat one almost surely.
     assert all(len(set(start_up(False, seed))) < 9 for seed in range(5))
+
+
+def test_dedup_covers_the_trials_asked_before_any_has_finished() -> None:
+    choices = {"a": CategoricalDistribution((0, 1, 2)), "b": CategoricalDistribution((0, 1, 2))}
+
+    def first_wave(dedup: bool, seed: int) -> list[tuple[Any, Any]]:
+        sampler = AgingEvolutionSampler(dedup=dedup, max_dedup_retries=200, seed=seed)
+        study = optuna.create_study(sampler=sampler)
+        for _ in range(9):
+            study.ask(choices)
+        assert [t.state for t in study.trials] == [TrialState.RUNNING] * 9
+        return [(t.params["a"], t.params["b"]) for t in study.trials]
+
+    for seed in range(5):
+        assert len(set(first_wave(True, seed))) == 9
+    assert all(len(set(first_wave(False, seed))) < 9 for seed in range(5))
+
+
+def test_first_wave_draws_are_unchanged_where_none_repeats() -> None:
+    # 40 parameters: a repeat is impossible in practice, so dedup must not touch the draws.
+    space = {f"x{i}": CategoricalDistribution(tuple(range(10))) for i in range(40)}
+
+    def first_wave(dedup: bool) -> list[dict[str, Any]]:
+        study = optuna.create_study(sampler=AgingEvolutionSampler(dedup=dedup, seed=3))
+        return [study.ask(space).params for _ in range(20)]
+
+    assert first_wave(True) == first_wave(False)
+
+
+def test_only_the_first_trial_to_suggest_is_drawn_parameter_by_parameter() -> None:
+    study = optuna.create_study(sampler=AgingEvolutionSampler(seed=0))
+    trials = [study.ask() for _ in range(3)]
+    # Optuna draws a trial's proposal at its first suggestion: trial 0 sees no parameters
+    # suggested, trials 1 and 2 see the running trials' space, none finished yet.
+    for trial in trials:
+        trial.suggest_int("x", 0, 100)
+    for trial in trials:
+        study.tell(trial, 0.0)
+    assert all(t.system_attrs[MUTATION_KEY] == "random" for t in study.trials)
+    proposals = [t.system_attrs.get(PROPOSAL_KEY) for t in study.trials]
+    assert proposals == [
+        None,
+        {"x": study.trials[1].params["x"]},
+        {"x": study.trials[2].params["x"]},
+    ]
 
 
 def test_aging_false_drops_the_worst_and_aging_drops_the_oldest() -> None:
