@@ -283,7 +283,11 @@ def test_first_wave_draws_are_unchanged_where_none_repeats() -> None:
 
     def first_wave(dedup: bool) -> list[dict[str, Any]]:
         study = optuna.create_study(sampler=AgingEvolutionSampler(dedup=dedup, seed=3))
-        return [study.ask(space).params for _ in range(20)]
+        params = [study.ask(space).params for _ in range(20)]
+        # With dedup, every trial after the first was drawn whole, over the running space.
+        drawn_whole = [PROPOSAL_KEY in t.system_attrs for t in study.trials]
+        assert drawn_whole == [False] + [dedup] * 19
+        return params
 
     assert first_wave(True) == first_wave(False)
 
