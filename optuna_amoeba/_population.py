@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import insort
 from collections import Counter
 from collections.abc import Hashable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -256,10 +257,7 @@ class PopulationTracker:
         suggested so far; and every unfinished proposal of this process
         (:meth:`note_proposal`), which ``trials`` may predate."""
         keys = set()
-        for index in self.unfinished:
-            trial = trials[index]
-            if index == exclude_number or trial.state != TrialState.RUNNING:
-                continue
+        for trial in self._running(trials, exclude_number):
             params = stored_proposal(trial) or trial.params
             if params:
                 try:
@@ -275,28 +273,29 @@ class PopulationTracker:
         """Parameters every running trial (other than ``exclude_number``) that has suggested
         any holds, with the same distribution, in the order of the newest of them: the space
         of the trials asked before any finished; ``{}`` where none has suggested yet."""
-        running = sorted(
-            (
-                index
-                for index in self.unfinished
-                if index != exclude_number
-                and trials[index].state == TrialState.RUNNING
-                and trials[index].distributions
-            ),
-            reverse=True,
-        )
-        if not running:
+        suggested = [
+            trial for trial in self._running(trials, exclude_number) if trial.distributions
+        ]
+        if not suggested:
             return {}
-        newest = trials[running[0]].distributions
+        newest = max(suggested, key=lambda trial: trial.number).distributions
         keys = {name: distribution_key(d) for name, d in newest.items()}
-        for index in running[1:]:
-            distributions = trials[index].distributions
+        for trial in suggested:
             keys = {
                 name: key
                 for name, key in keys.items()
-                if name in distributions and distribution_key(distributions[name]) == key
+                if name in trial.distributions
+                and distribution_key(trial.distributions[name]) == key
             }
         return {name: newest[name] for name in keys}
+
+    def _running(
+        self, trials: Sequence[FrozenTrial], exclude_number: int
+    ) -> Iterator[FrozenTrial]:
+        """The trials still running, other than ``exclude_number``."""
+        for index in self.unfinished:
+            if index != exclude_number and trials[index].state == TrialState.RUNNING:
+                yield trials[index]
 
     def note_proposal(self, number: int, params: dict[str, Any]) -> None:
         """Remember what this process proposed for trial ``number`` until the trial finishes."""

@@ -327,7 +327,7 @@ class AgingEvolutionSampler(BaseSampler):
         with self._lock:
             tracker, trials = self._refresh(study)
             search_space = tracker.intersection_search_space()
-            if not tracker.members and self._dedup:
+            if not search_space and self._dedup and not tracker.members:
                 # No trial has finished: the running trials' space, so that a random draw
                 # equal to one of theirs can be drawn again.
                 search_space = tracker.running_search_space(trials, trial.number)
