@@ -212,7 +212,8 @@ def summarize_async(comparison: AsyncComparison) -> dict[str, Any]:
                 if shared:
                     paired_row[other] = paired_wilcoxon(mine, theirs)
             p_values.setdefault(str(k), {})[str(f)] = row
-            paired_p_values.setdefault(str(k), {})[str(f)] = paired_row
+            if shared:
+                paired_p_values.setdefault(str(k), {})[str(f)] = paired_row
 
     tpe_labels = [
         label for label in comparison.labels[1:] if comparison.targets[label] == TPE_TARGET

@@ -157,8 +157,12 @@ ROWS: list[Row] = [
     ),
     _search("--mutation-candidates 0", "--mutation-candidates must be an int >= 1, got 0"),
     _search(
+        "--population-size 4 --n-startup-trials 9",
+        "--n-startup-trials must be an int in [1, 4], got 9",
+    ),
+    _search(
         "--paper --population-size 50",
-        "--n-startup-trials must be None or an int in [1, 50], got 100 "
+        "--n-startup-trials must be an int in [1, 50], got 100 "
         "(--paper sets --n-startup-trials 100)",
     ),
     *_not_finite(

@@ -216,9 +216,12 @@ def option_flag(name: str) -> str:
 def option_error(error: Exception, names: Collection[str]) -> tuple[str, str] | None:
     """For an API error whose message starts with one of ``names`` (``val_size must be
     ...``), a parameter the user gave as an option: that name and the message with the
-    option in its place (``--val-size must be ...``); otherwise ``None``."""
+    option in its place (``--val-size must be ...``); otherwise ``None``. An API argument's
+    ``None`` is an option left out, so "must be None or ..." reads "must be ..."."""
     name, _, rest = str(error).partition(" ")
-    return (name, f"{option_flag(name)} {rest}") if name in names else None
+    if name not in names:
+        return None
+    return name, f"{option_flag(name)} {rest.replace('must be None or ', 'must be ', 1)}"
 
 
 def fill_unset(args: argparse.Namespace, values: Mapping[str, object]) -> None:
