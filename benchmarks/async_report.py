@@ -432,7 +432,7 @@ def plot_regret_time(comparison: AsyncComparison, summary: dict[str, Any], path:
     axes[0][0].set_ylabel(f"mean regret, incumbent by {summary['incumbent']}\n(accuracy points)")
     axes[0][0].legend(fontsize=8)
     figure.suptitle(
-        f"{_title(comparison)}; mean ± s.e. over {len(comparison.seeds)} seeds; "
+        f"{title(comparison)}; mean ± s.e. over {len(comparison.seeds)} seeds; "
         f"dashed: target {summary['target']:g}; regret < {floor:g} drawn at {floor:g}",
         fontsize=10,
     )
@@ -462,7 +462,7 @@ def plot_speedup(comparison: AsyncComparison, summary: dict[str, Any], path: Pat
     axis.set_yscale("log", base=2)
     axis.set_xlabel("workers K")
     axis.set_ylabel(f"speed-up to mean regret ≤ {summary['target']:g}")
-    axis.set_title(f"{_title(comparison)}\n{len(comparison.seeds)} seeds", fontsize=10)
+    axis.set_title(f"{title(comparison)}\n{len(comparison.seeds)} seeds", fontsize=10)
     axis.grid(True, which="major", alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -470,7 +470,8 @@ def plot_speedup(comparison: AsyncComparison, summary: dict[str, Any], path: Pat
     plt.close(figure)
 
 
-def _title(comparison: AsyncComparison) -> str:
+def title(comparison: AsyncComparison) -> str:
+    """The problem, for a heading: the table and its noise."""
     problem = comparison.meta["config"]["problem"]
     sigma = problem.get("noise_sigma") or 0
     return "NATS-Bench CIFAR-10, " + (f"noise σ={sigma:g}" if sigma else "exact")
@@ -481,7 +482,7 @@ def _readme(comparison: AsyncComparison, summary: dict[str, Any]) -> str:
     config = meta["config"]
     cost = config["cost"]
     lines = [
-        f"# Asynchronous workers, simulated: {_title(comparison)}",
+        f"# Asynchronous workers, simulated: {title(comparison)}",
         "",
         f"{len(comparison.seeds)} seeds ({comparison.seeds[0]}-{comparison.seeds[-1]}); "
         f"workers K = {', '.join(map(str, comparison.workers))}; budget "
