@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.async_report import AsyncComparison
+from benchmarks.async_report import command_plots_and_tables
 from benchmarks.async_report import first_wave_mode
 from benchmarks.async_report import load_async_comparison
-from benchmarks.async_report import markdown_tables
 from benchmarks.async_report import plot_regret_time
 from benchmarks.async_report import plot_speedup
 from benchmarks.async_report import README_FILE
@@ -119,15 +119,7 @@ def _readme(pooled: AsyncComparison, summary: dict[str, Any], command: str) -> s
         f"design; workers K = {', '.join(map(str, pooled.workers))}; first wave "
         f"{summary['first_wave']}; incumbent: {summary['incumbent']}. Written by",
         "",
-        "```",
-        command,
-        "```",
-        "",
-        f"![regret against simulated wall-clock]({REGRET_PLOT})",
-        "",
-        f"![speed-up against workers]({SPEEDUP_PLOT})",
-        "",
-        markdown_tables(summary),
+        *command_plots_and_tables(command, summary),
     ]
     for source in pooled.meta["sources"]:
         seeds = source["config"]["seeds"]

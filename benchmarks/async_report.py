@@ -477,6 +477,21 @@ def title(comparison: AsyncComparison) -> str:
     return "NATS-Bench CIFAR-10, " + (f"noise σ={sigma:g}" if sigma else "exact")
 
 
+def command_plots_and_tables(command: str, summary: dict[str, Any]) -> list[str]:
+    """README lines: the command that wrote the page, the two plots and the tables."""
+    return [
+        "```",
+        command,
+        "```",
+        "",
+        f"![regret against simulated wall-clock]({REGRET_PLOT})",
+        "",
+        f"![speed-up against workers]({SPEEDUP_PLOT})",
+        "",
+        markdown_tables(summary),
+    ]
+
+
 def _readme(comparison: AsyncComparison, summary: dict[str, Any]) -> str:
     meta = comparison.meta
     config = meta["config"]
@@ -496,15 +511,7 @@ def _readme(comparison: AsyncComparison, summary: dict[str, Any]) -> str:
             else "."
         ),
         "",
-        "```",
-        meta["command"],
-        "```",
-        "",
-        f"![regret against simulated wall-clock]({REGRET_PLOT})",
-        "",
-        f"![speed-up against workers]({SPEEDUP_PLOT})",
-        "",
-        markdown_tables(summary),
+        *command_plots_and_tables(meta["command"], summary),
         *machine_and_versions(meta),
         "Rebuild this page from the run files: "
         f"`python -m benchmarks.async_report {meta['out']}`.",
