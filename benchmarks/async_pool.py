@@ -12,6 +12,7 @@ first wave, target, checkpoints and each kept sampler's settings) and no seed.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Sequence
 import json
 from pathlib import Path
@@ -72,7 +73,7 @@ def pool_comparisons(comparisons: Sequence[AsyncComparison]) -> AsyncComparison:
     if not labels or not workers:
         raise ValueError("the comparisons have no sampler or no worker count in common")
     seeds = [seed for comparison in comparisons for seed in comparison.seeds]
-    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    repeated = sorted(seed for seed, count in Counter(seeds).items() if count > 1)
     if repeated:
         raise ValueError(f"seeds in more than one comparison: {repeated[:5]}")
 
