@@ -19,6 +19,7 @@ SAMPLERS = "amoeba[population_size=8,sample_size=3],tpe"
 
 
 def _compare(table: Path, out: Path, first_seed: int, seeds: int, *extra: str) -> Path:
+    """Run a small comparison into ``out``; ``extra`` options override the ones here."""
     argv = [
         "--data", str(table), "--samplers", SAMPLERS, "--workers", "1,4", "--trainings", "24",
         "--seeds", str(seeds), "--first-seed", str(first_seed), "--noise-sigma", "0.3",
@@ -68,12 +69,7 @@ def test_pooling_keeps_the_samplers_and_workers_every_source_ran(
     folders: dict[str, Path], tmp_path: Path
 ) -> None:
     narrow = tmp_path / "narrow"
-    argv = [
-        "--data", str(folders["table"]), "--samplers", "tpe", "--workers", "4",
-        "--trainings", "24", "--seeds", "1", "--first-seed", "30100", "--noise-sigma", "0.3",
-        "--target", "1.0", "--first-wave", "shared", "--out", str(narrow),
-    ]  # fmt: skip
-    assert asynchronous.main(argv) == 0
+    _compare(folders["table"], narrow, 30100, 1, "--samplers", "tpe", "--workers", "4")
     out = tmp_path / "pooled"
     assert async_pool.main([str(folders["first"]), str(narrow), "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -98,13 +94,7 @@ def test_pooling_refuses_what_is_not_one_design_in_one_line(
 ) -> None:
     other = tmp_path / "other"
     first_seed = 30000 if not extra else 30200
-    argv = [
-        "--data", str(folders["table"]), "--samplers", SAMPLERS, "--workers", "1,4",
-        "--trainings", "24", "--seeds", "2", "--first-seed", str(first_seed),
-        "--noise-sigma", "0.3", "--target", "1.0", "--first-wave", "shared",
-        "--out", str(other), *extra,
-    ]  # fmt: skip
-    assert asynchronous.main(argv) == 0
+    _compare(folders["table"], other, first_seed, 2, *extra)
     capsys.readouterr()
     out = tmp_path / "pooled"
     assert async_pool.main([str(folders["first"]), str(other), "--out", str(out)]) == 2
