@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import os
 from pathlib import Path
 import signal
 import warnings
 
 import optuna
 import pytest
+
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # pytest-xdist runs one worker per core: one torch thread each, in the processes the
+    # tests start as well (oversubscribed threads spin, see one_torch_thread).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Modules whose tests time other processes (heartbeats, kills, signals, simultaneous starts)
+# or start a Ray cluster: under pytest-xdist they run one after another on one worker.
+_ONE_AT_A_TIME = {
+    "test_cli_faults",
+    "test_cli_interrupt",
+    "test_cli_reliability",
+    "test_integration_ray",
+    "test_scale_storage",
+    "test_scale_workers",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in _ONE_AT_A_TIME:
+            item.add_marker(pytest.mark.xdist_group("processes"))
 
 
 @pytest.fixture

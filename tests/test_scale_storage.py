@@ -376,7 +376,7 @@ def test_heartbeat_refused_where_optuna_has_none(url: str) -> None:
         ("", "storage URL must be"),
         ("study.db", "storage URL must be"),
         ("journal://", "needs a file path"),
-        (f"journal:///no/such/dir-{uuid.uuid4().hex}/study.log", "does not exist"),
+        ("journal:///no/such/dir/study.log", "does not exist"),
         (f"nosuchdb://u:{SECRET}@h/db", "NoSuchModuleError"),
         (f"mysql+nosuchdriver://u:{SECRET}@h/db", "NoSuchModuleError"),
         # Nothing listens on port 1: unreachable servers fail at once.
