@@ -35,6 +35,7 @@ from benchmarks.async_report import summarize_async
 from benchmarks.async_report import SUMMARY_FILE
 from benchmarks.async_report import title
 from benchmarks.report import machine_and_versions
+from benchmarks.report import write_and_report
 
 
 PROG = "python -m benchmarks.async_pool"
@@ -159,13 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out in args.sources:
         print(f"{PROG}: --out {args.out} is one of the sources", file=sys.stderr)
         return 2
-    try:
-        write_pooled_report(args.sources, args.out, f"{PROG} {shlex.join(arguments)}")
-    except (ValueError, KeyError, json.JSONDecodeError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 2
-    print(args.out / README_FILE)
-    return 0
+    command = f"{PROG} {shlex.join(arguments)}"
+    return write_and_report(
+        PROG, args.out, lambda: write_pooled_report(args.sources, args.out, command)
+    )
 
 
 if __name__ == "__main__":

@@ -611,12 +611,18 @@ def rebuild_report_main(
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     parser.add_argument("out", type=Path, help=out_help)
     args = parser.parse_args(argv)
+    return write_and_report(module, args.out, lambda: write(args.out))
+
+
+def write_and_report(prog: str, out: Path, write: Callable[[], object]) -> int:
+    """Call ``write`` and print the path of OUT's README (returns 0), or print ``PROG: ERROR``
+    to stderr when a file it reads is missing or malformed (returns 2)."""
     try:
-        write(args.out)
+        write()
     except (ValueError, KeyError, json.JSONDecodeError) as error:
-        print(f"{module}: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 2
-    print(args.out / README_FILE)
+    print(out / README_FILE)
     return 0
 
 
