@@ -1,4 +1,5 @@
-"""Fixtures shared by several test modules (opted into by name)."""
+"""Fixtures shared by several test modules (opted into by name), and the grouping of tests
+that pytest-xdist must not run side by side."""
 
 from __future__ import annotations
 
