@@ -100,9 +100,20 @@ Eleventh round (2026-12-06), with ``tpe_probability=0.35``:
   ``mutation_candidates`` (kept) fits the same model to the population's sets only; variants
   here pass ``mutation_candidates=1`` so that ``screen`` is the only screening.
 
+Thirteenth round (2026-12-07, for the asynchronous simulator under noise): which set a
+re-evaluation repeats while others are being evaluated. The library passes over sets being
+evaluated now (the best upper bound among the rest); these take the best upper bound over
+every set of the population:
+
+- ``busyskip``: a new child instead when that set is being evaluated;
+- ``busyrepeat``: that set, evaluated once more at the same time;
+- ``busypending``: each set's bound counts its running evaluations as evaluations (the mean
+  plus one pooled standard deviation over the square root of both counts), so that
+  concurrent repeats of one set narrow its bound.
+
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
-``lucb``, ``ucb``, ``fillpressure``, ``cap``, ``ttts`` and ``inflight`` patch the sampler's
-modules for the whole process),
+``lucb``, ``ucb``, ``fillpressure``, ``cap``, ``ttts``, ``inflight`` and the thirteenth
+round's patch the sampler's modules for the whole process),
 from the repository root:
 
     AMOEBA_VARIANT=pess PYTHONPATH=benchmarks/results/noise_tuning:. \\
@@ -117,6 +128,7 @@ this folder's README.md.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable
 from collections.abc import Sequence
 import functools
@@ -140,6 +152,7 @@ from optuna_amoeba._population import Member
 from optuna_amoeba._population import Observations
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
+from optuna_amoeba._population import stored_proposal
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._selection import tournament
 from optuna_amoeba._tpe import TPE_PHASE_POPULATIONS
@@ -308,8 +321,60 @@ def _top_two_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) 
     return newest[keys[leader]]
 
 
+class _RunningKeys(set[Hashable]):
+    """The running trials' parameter keys, with how many running trials hold each."""
+
+    pending: Counter[Hashable]
+
+
+_library_running_keys = PopulationTracker.running_keys
+
+
+def _running_keys_with_counts(
+    self: PopulationTracker, trials: Sequence[FrozenTrial], exclude_number: int
+) -> set[Hashable]:
+    keys = _RunningKeys(_library_running_keys(self, trials, exclude_number))
+    keys.pending = Counter()
+    for trial in self._running(trials, exclude_number):
+        params = stored_proposal(trial) or trial.params
+        if params:
+            keys.pending[params_key(params)] += 1
+    return keys
+
+
+def _busy_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+    """``busyskip``, ``busyrepeat``, ``busypending``: the population's best upper bound over
+    every set, those being evaluated now included. ``busyskip``: ``None`` (a new child) when
+    that set is being evaluated; ``busyrepeat``: that set, evaluated once more at the same
+    time; ``busypending``: each set's bound counts its running evaluations as evaluations
+    (the mean plus one pooled standard deviation over the square root of evaluations plus
+    running ones), so that concurrent repeats of one set narrow its bound."""
+    sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    pending = getattr(busy, "pending", Counter())
+    newest: dict[Hashable, Member] = {}
+    for member in tracker.members:
+        if math.isfinite(tracker.observations[member.identity].estimate):
+            newest[member.identity] = member
+    best: tuple[float, Member] | None = None
+    for key, member in newest.items():
+        if key in tracker.unrepeatable:
+            continue
+        observations = tracker.observations[key]
+        count = observations.count + (pending[key] if "busypending" in VARIANT else 0)
+        bound = sign * observations.mean + tracker.noise_std / math.sqrt(count)
+        if best is None or bound > best[0]:
+            best = (bound, member)
+    if best is None or ("busyskip" in VARIANT and best[1].identity in busy):
+        return None
+    return best[1]
+
+
 if "ttts" in VARIANT:
     _sampler.reevaluation_target = _top_two_target  # type: ignore[attr-defined,assignment]
+if VARIANT & {"busyskip", "busyrepeat", "busypending"}:
+    _sampler.reevaluation_target = _busy_target  # type: ignore[attr-defined,assignment]
+if "busypending" in VARIANT:
+    PopulationTracker.running_keys = _running_keys_with_counts  # type: ignore[method-assign]
 if "cap" in VARIANT:
     _sampler.reevaluation_target = _capped_target  # type: ignore[attr-defined,assignment]
 if "ucb" in VARIANT:
