@@ -109,7 +109,9 @@ every set of the population:
 - ``busyrepeat``: that set, evaluated once more at the same time;
 - ``busypending``: each set's bound counts its running evaluations as evaluations (the mean
   plus one pooled standard deviation over the square root of both counts), so that
-  concurrent repeats of one set narrow its bound.
+  concurrent repeats of one set narrow its bound;
+- ``busycap``: sets with ``AMOEBA_BUSY_CAP`` (default 2) or more running evaluations are
+  passed over (the library's rule is a cap of 1, ``busyrepeat`` no cap).
 
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
 ``lucb``, ``ucb``, ``fillpressure``, ``cap``, ``ttts``, ``inflight`` and the thirteenth
@@ -177,6 +179,7 @@ REEVALUATION_CAP = int(os.environ.get("AMOEBA_REEVALUATION_CAP", "4"))
 SCREEN = float(os.environ.get("AMOEBA_SCREEN", "1.0"))
 SCREEN_CANDIDATES = int(os.environ.get("AMOEBA_SCREEN_CANDIDATES", "4"))
 SCREEN_RIDGE = float(os.environ.get("AMOEBA_SCREEN_RIDGE", "1.0"))
+BUSY_CAP = int(os.environ.get("AMOEBA_BUSY_CAP", "2"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -343,12 +346,13 @@ def _running_keys_with_counts(
 
 
 def _busy_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
-    """``busyskip``, ``busyrepeat``, ``busypending``: the population's best upper bound over
+    """``busyskip``, ``busyrepeat``, ``busypending``, ``busycap``: the best upper bound over
     every set, those being evaluated now included. ``busyskip``: ``None`` (a new child) when
     that set is being evaluated; ``busyrepeat``: that set, evaluated once more at the same
     time; ``busypending``: each set's bound counts its running evaluations as evaluations
     (the mean plus one pooled standard deviation over the square root of evaluations plus
-    running ones), so that concurrent repeats of one set narrow its bound."""
+    running ones), so that concurrent repeats of one set narrow its bound; ``busycap``:
+    ``busyrepeat`` passing over sets with ``AMOEBA_BUSY_CAP`` or more running evaluations."""
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
     pending = getattr(busy, "pending", Counter())
     newest: dict[Hashable, Member] = {}
@@ -358,6 +362,8 @@ def _busy_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> 
     best: tuple[float, Member] | None = None
     for key, member in newest.items():
         if key in tracker.unrepeatable:
+            continue
+        if "busycap" in VARIANT and pending[key] >= BUSY_CAP:
             continue
         observations = tracker.observations[key]
         count = observations.count + (pending[key] if "busypending" in VARIANT else 0)
@@ -371,9 +377,9 @@ def _busy_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> 
 
 if "ttts" in VARIANT:
     _sampler.reevaluation_target = _top_two_target  # type: ignore[attr-defined,assignment]
-if VARIANT & {"busyskip", "busyrepeat", "busypending"}:
+if VARIANT & {"busyskip", "busyrepeat", "busypending", "busycap"}:
     _sampler.reevaluation_target = _busy_target  # type: ignore[attr-defined,assignment]
-if "busypending" in VARIANT:
+if VARIANT & {"busypending", "busycap"}:
     PopulationTracker.running_keys = _running_keys_with_counts  # type: ignore[method-assign]
 if "cap" in VARIANT:
     _sampler.reevaluation_target = _capped_target  # type: ignore[attr-defined,assignment]
