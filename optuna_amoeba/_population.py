@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import Counter
+from collections.abc import Collection
 from collections.abc import Hashable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -251,21 +252,26 @@ class PopulationTracker:
             return 0.0
         return math.sqrt(self._repeat_squares / self._noise_degrees)
 
-    def running_keys(self, trials: Sequence[FrozenTrial], exclude_number: int) -> set[Hashable]:
-        """Parameter keys of trials still running (other than ``exclude_number``): the whole
-        proposal the sampler stored at ask time where there is one, else the parameters
-        suggested so far; and every unfinished proposal of this process
-        (:meth:`note_proposal`), which ``trials`` may predate."""
-        keys = set()
+    def running_counts(
+        self, trials: Sequence[FrozenTrial], exclude_number: int
+    ) -> Counter[Hashable]:
+        """How many trials still running (other than ``exclude_number``) hold each parameter
+        key: the whole proposal the sampler stored at ask time where there is one, else the
+        parameters suggested so far; and every unfinished proposal of this process
+        (:meth:`note_proposal`), which ``trials`` may predate. Each trial counts once."""
+        keys = {
+            number: key for number, key in self.own_proposals.items() if number != exclude_number
+        }
         for trial in self._running(trials, exclude_number):
             params = stored_proposal(trial) or trial.params
             if params:
+                key = params_key(params)
                 try:
-                    keys.add(params_key(params))
+                    hash(key)
                 except TypeError:  # a hand-edited proposal
-                    pass
-        keys.update(key for number, key in self.own_proposals.items() if number != exclude_number)
-        return keys
+                    continue
+                keys[trial.number] = key
+        return Counter(keys.values())
 
     def running_search_space(
         self, trials: Sequence[FrozenTrial], exclude_number: int
@@ -301,12 +307,12 @@ class PopulationTracker:
         """Remember what this process proposed for trial ``number`` until the trial finishes."""
         self.own_proposals[number] = params_key(params)
 
-    def is_seen(self, params: dict[str, Any], running: set[Hashable]) -> bool:
+    def is_seen(self, params: dict[str, Any], running: Collection[Hashable]) -> bool:
         """The dedup test: whether ``params`` were evaluated, or are being evaluated by a
-        running trial (``running``: :meth:`running_keys`, read once per ask)."""
+        running trial (``running``: the keys of :meth:`running_counts`, read once per ask)."""
         return self.unseen_key(params, running) is None
 
-    def unseen_key(self, params: dict[str, Any], running: set[Hashable]) -> Hashable | None:
+    def unseen_key(self, params: dict[str, Any], running: Collection[Hashable]) -> Hashable | None:
         """``params_key(params)`` where :meth:`is_seen` is false, else ``None``."""
         key = params_key(params)
         return None if key in self.evaluated or key in running else key

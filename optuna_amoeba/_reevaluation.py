@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Hashable
 from collections.abc import Iterator
+from collections.abc import Mapping
 import math
 
 from optuna.study import StudyDirection
@@ -14,12 +16,17 @@ from optuna_amoeba._population import PopulationTracker
 
 # A leader resting on one evaluation may be a lucky draw: it is evaluated once more first.
 CONFIRMED_AFTER = 2
+# With many workers, the best-bounded set is often being evaluated already; passing it over
+# at once sends the concurrent re-evaluations to ever less promising sets, and never passing
+# it over takes too many trials from the search while it is short (docs/choosing-settings.md,
+# "Re-evaluation with many workers").
+MAX_RUNNING_EVALUATIONS = 2
 
 
 def reevaluation_target(
     tracker: PopulationTracker,
     direction: StudyDirection,
-    busy: set[Hashable],
+    running: Mapping[Hashable, int],
     *,
     width: float = 1.0,
 ) -> Member | None:
@@ -31,21 +38,23 @@ def reevaluation_target(
     before a well-measured one of equal mean, and the best-measured one keeps collecting
     evaluations while it stays ahead and in the population. Re-evaluations take no population
     slot, so a set leaves the population ``population_size`` members after its first
-    evaluation, which bounds its repeats. Sets in ``busy`` (being evaluated now), sets a
+    evaluation, which bounds its repeats. Skipped: sets with :data:`MAX_RUNNING_EVALUATIONS`
+    or more evaluations running now (``running``: running trials per parameter key), sets a
     re-evaluation could not repeat (``tracker.unrepeatable``: the objective suggested other
     parameters) and sets with an infinite value (see
-    :class:`~optuna_amoeba._population.Observations`) are skipped. Of
-    the members sharing the winning parameters, the one returned (for lineage) is the last in
-    population order: the newest under aging.
+    :class:`~optuna_amoeba._population.Observations`). Of the members sharing the winning
+    parameters, the one returned (for lineage) is the last in population order: the newest
+    under aging.
     """
-    bounds = _bounds(tracker, direction, busy, width)
+    saturated = {key for key, count in running.items() if count >= MAX_RUNNING_EVALUATIONS}
+    bounds = _bounds(tracker, direction, saturated, width)
     eligible = (item for item in bounds if item[1].identity not in tracker.unrepeatable)
     best = max(eligible, key=lambda item: item[0], default=None)
     return None if best is None else best[1]
 
 
 def unconfirmed_leader(
-    tracker: PopulationTracker, direction: StudyDirection, busy: set[Hashable]
+    tracker: PopulationTracker, direction: StudyDirection, running: Collection[Hashable]
 ) -> Member | None:
     """The population's leader while it rests on fewer than :data:`CONFIRMED_AFTER`
     evaluations, else ``None``.
@@ -55,7 +64,7 @@ def unconfirmed_leader(
     :func:`optuna_amoeba.recommend_by_mean`, over the population. A set that takes the lead on
     one evaluation is often a lucky draw, and until it is evaluated again it would be the
     study's recommendation; the sampler re-evaluates it at the next ask. ``None`` as well when
-    the leader is in ``busy`` (being evaluated now) or could not be repeated
+    the leader is in ``running`` (being evaluated now) or could not be repeated
     (``tracker.unrepeatable``). Sets with an infinite value are skipped.
     """
     best = max(_bounds(tracker, direction, set(), -1.0), key=lambda item: item[0], default=None)
@@ -63,7 +72,7 @@ def unconfirmed_leader(
         return None
     leader = best[1]
     if (
-        leader.identity in busy
+        leader.identity in running
         or leader.identity in tracker.unrepeatable
         or tracker.observations[leader.identity].count >= CONFIRMED_AFTER
     ):
@@ -72,16 +81,17 @@ def unconfirmed_leader(
 
 
 def _bounds(
-    tracker: PopulationTracker, direction: StudyDirection, busy: set[Hashable], width: float
+    tracker: PopulationTracker, direction: StudyDirection, skipped: set[Hashable], width: float
 ) -> Iterator[tuple[float, Member]]:
     """``(bound, newest member)`` for each finite parameter set of the population not in
-    ``busy``: the mean plus ``width`` pooled standard errors, signed so that higher is better."""
+    ``skipped``: the mean plus ``width`` pooled standard errors, signed so that higher is
+    better."""
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
     noise = tracker.noise_std
     newest: dict[Hashable, Member] = {}
     for member in tracker.members:
         observations = tracker.observations[member.identity]
-        if member.identity not in busy and math.isfinite(observations.estimate):
+        if member.identity not in skipped and math.isfinite(observations.estimate):
             newest[member.identity] = member
     for key, member in newest.items():
         observations = tracker.observations[key]

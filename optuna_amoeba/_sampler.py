@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Hashable
 from collections.abc import Sequence
 import contextlib
@@ -181,10 +182,12 @@ class AgingEvolutionSampler(BaseSampler):
     tournaments compare members by the mean of every evaluation of their parameters. A set
     that leads the population on a single evaluation (by the lower bound
     :func:`optuna_amoeba.recommend_by_mean` ranks by) is re-evaluated at the next ask, before
-    any other choice (see :func:`~optuna_amoeba._reevaluation.unconfirmed_leader`). A
-    re-evaluation adds to its parameters' observations but takes no population slot and does
-    not renew their age: a parameter set leaves the population ``population_size`` members
-    after its first evaluation, however often it was repeated. The sampler stops
+    any other choice (see :func:`~optuna_amoeba._reevaluation.unconfirmed_leader`). With
+    several workers, at most two trials evaluate one parameter set at once (docs/algorithm.md,
+    "Many workers"). A re-evaluation adds to its parameters' observations but takes no
+    population slot and does not renew their age: a parameter set leaves the population
+    ``population_size`` members after its first evaluation, however often it was repeated.
+    The sampler stops
     re-evaluating and confirming once repeats have reproduced their first value exactly
     twice with none differing: the objective is deterministic. To choose the parameters to
     keep, use :func:`optuna_amoeba.recommend_by_mean` (docs/algorithm.md, "Reading a noisy
@@ -364,7 +367,7 @@ class AgingEvolutionSampler(BaseSampler):
                 self._publish(study, trial, tracker, proposal)
                 return proposal
 
-            running = tracker.running_keys(trials, trial.number)
+            running = tracker.running_counts(trials, trial.number)
             single_objective = len(study.directions) == 1
             reevaluating = single_objective and self._noise_possible(tracker)
             if reevaluating:
@@ -490,7 +493,7 @@ class AgingEvolutionSampler(BaseSampler):
         search_space: dict[str, BaseDistribution],
         space_key: frozenset[tuple[str, Hashable]],
         tracker: PopulationTracker,
-        running: set[Hashable],
+        running: Collection[Hashable],
         direction: StudyDirection | None,
     ) -> tuple[dict[str, Any], str, int]:
         """The child of ``parent``: of up to ``mutation_candidates`` distinct unseen mutations
@@ -530,7 +533,7 @@ class AgingEvolutionSampler(BaseSampler):
         search_space: dict[str, BaseDistribution],
         plan: MutationPlan,
         tracker: PopulationTracker,
-        running: set[Hashable],
+        running: Collection[Hashable],
     ) -> tuple[dict[str, Any], str, int, Hashable | None]:
         """A mutation of ``parent``, its kind and its steps from the parent, and with dedup its
         ``params_key`` when it is unseen (``None`` when dedup is off or found none)."""
@@ -573,7 +576,7 @@ class AgingEvolutionSampler(BaseSampler):
         """A uniform draw of ``search_space``; with dedup, drawn again (up to
         ``max_dedup_retries`` times) while it equals a finished or running trial's parameters."""
         dedup = self._dedup and bool(search_space)
-        running = tracker.running_keys(trials, number) if dedup else set()
+        running: Collection[Hashable] = tracker.running_counts(trials, number) if dedup else ()
         for _ in range(1 + (self._max_dedup_retries if dedup else 0)):
             proposal = {name: sample_value(d, self._rng) for name, d in search_space.items()}
             if not dedup or not tracker.is_seen(proposal, running):

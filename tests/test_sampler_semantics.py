@@ -590,7 +590,7 @@ def tracker_of(study: optuna.Study, trials: list[FrozenTrial]) -> PopulationTrac
 def unconfirmed_leader_before(study: optuna.Study, child: FrozenTrial) -> dict[str, Any] | None:
     """The leader the sampler had to confirm when ``child`` was asked (trials told in order)."""
     tracker = tracker_of(study, study.get_trials(deepcopy=False)[: child.number])
-    leader = unconfirmed_leader(tracker, study.direction, busy=set())
+    leader = unconfirmed_leader(tracker, study.direction, running=set())
     return None if leader is None else leader.params
 
 
@@ -721,10 +721,30 @@ def test_reevaluation_target_is_the_best_upper_confidence_bound(direction: str) 
     assert tracker.noise_std == pytest.approx(np.sqrt(((repeats - 1.0) ** 2).sum() / 3))
     assert tracker.differing_repeats == 3 and tracker.identical_repeats == 0
     # Upper bounds: a = 1.0 + 0.163 / 2 = 1.08 < b = 0.95 + 0.163 = 1.11.
-    target = reevaluation_target(tracker, study.direction, busy=set())
+    target = reevaluation_target(tracker, study.direction, running={})
     assert target is not None and target.params == {"x": "b"}
-    target = reevaluation_target(tracker, study.direction, busy={params_key({"x": "b"})})
+    # One evaluation of b running: b may be evaluated a second time at once; two: passed over.
+    running = {params_key({"x": "b"}): 1, params_key({"x": "a"}): 0}
+    target = reevaluation_target(tracker, study.direction, running=running)
+    assert target is not None and target.params == {"x": "b"}
+    running[params_key({"x": "b"})] = 2
+    target = reevaluation_target(tracker, study.direction, running=running)
     assert target is not None and target.params == {"x": "a"} and target.number == 3
+
+
+def test_concurrent_workers_evaluate_one_set_at_most_twice_at_once() -> None:
+    study = measured_study("maximize")
+    sampler = study.sampler
+    assert isinstance(sampler, AgingEvolutionSampler)
+    sampler._reevaluation_probability = 1.0
+    sampler._tpe_probability = 0.0
+    space = {"x": CategoricalDistribution(("a", "b", "c", "d"))}
+    # b has the best upper bound (test above); the trials stay running, as on K workers.
+    running = [study.ask(space) for _ in range(4)]
+    assert [trial.params["x"] for trial in running] == ["b", "b", "a", "a"]
+    tracker = tracker_of(study, study.get_trials(deepcopy=False))
+    counts = tracker.running_counts(study.get_trials(deepcopy=False), running[3].number)
+    assert counts == {params_key({"x": "b"}): 2, params_key({"x": "a"}): 1}
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
@@ -734,18 +754,18 @@ def test_unconfirmed_leader_is_the_best_lower_bound_on_one_evaluation(direction:
     tracker = tracker_of(study, study.get_trials(deepcopy=False))
     # Lower bounds (noise 0.163): a = 1.0 - 0.163 / 2 = 0.92 leads b = 0.95 - 0.163 = 0.79,
     # and a has four evaluations: nothing to confirm.
-    assert unconfirmed_leader(tracker, study.direction, busy=set()) is None
+    assert unconfirmed_leader(tracker, study.direction, running=set()) is None
     study.enqueue_trial({"x": "d"})
     tell_fixed(study, "d", sign * 1.1)
     tracker.update(study.get_trials(deepcopy=False))
     # d = 1.1 - 0.163 = 0.94 leads on one evaluation, unless it is being evaluated already.
-    leader = unconfirmed_leader(tracker, study.direction, busy=set())
+    leader = unconfirmed_leader(tracker, study.direction, running=set())
     assert leader is not None and leader.params == {"x": "d"}
-    assert unconfirmed_leader(tracker, study.direction, busy={params_key({"x": "d"})}) is None
+    assert unconfirmed_leader(tracker, study.direction, running={params_key({"x": "d"})}) is None
     study.enqueue_trial({"x": "d"})
     tell_fixed(study, "d", sign * 1.1)
     tracker.update(study.get_trials(deepcopy=False))
-    assert unconfirmed_leader(tracker, study.direction, busy=set()) is None
+    assert unconfirmed_leader(tracker, study.direction, running=set()) is None
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])

@@ -101,9 +101,9 @@ Eleventh round (2026-12-06), with ``tpe_probability=0.35``:
   here pass ``mutation_candidates=1`` so that ``screen`` is the only screening.
 
 Thirteenth round (2026-12-07, for the asynchronous simulator under noise): which set a
-re-evaluation repeats while others are being evaluated. The library passes over sets being
-evaluated now (the best upper bound among the rest); these take the best upper bound over
-every set of the population:
+re-evaluation repeats while others are being evaluated. The library then passed over sets
+being evaluated now (the best upper bound among the rest); these take the best upper bound
+over every set of the population:
 
 - ``busyskip``: a new child instead when that set is being evaluated;
 - ``busyrepeat``: that set, evaluated once more at the same time;
@@ -111,7 +111,8 @@ every set of the population:
   plus one pooled standard deviation over the square root of both counts), so that
   concurrent repeats of one set narrow its bound;
 - ``busycap``: sets with ``AMOEBA_BUSY_CAP`` (default 2) or more running evaluations are
-  passed over (the library's rule is a cap of 1, ``busyrepeat`` no cap).
+  passed over (the library's rule was a cap of 1, ``busyrepeat`` has no cap). Since the
+  fourteenth round the library's rule is this one with a cap of 2.
 
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
 ``lucb``, ``ucb``, ``fillpressure``, ``cap``, ``ttts``, ``inflight`` and the thirteenth
@@ -130,8 +131,9 @@ this folder's README.md.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Collection
 from collections.abc import Hashable
+from collections.abc import Mapping
 from collections.abc import Sequence
 import functools
 import math
@@ -154,7 +156,7 @@ from optuna_amoeba._population import Member
 from optuna_amoeba._population import Observations
 from optuna_amoeba._population import params_key
 from optuna_amoeba._population import PopulationTracker
-from optuna_amoeba._population import stored_proposal
+from optuna_amoeba._reevaluation import MAX_RUNNING_EVALUATIONS
 from optuna_amoeba._reevaluation import reevaluation_target
 from optuna_amoeba._selection import tournament
 from optuna_amoeba._tpe import TPE_PHASE_POPULATIONS
@@ -240,7 +242,9 @@ def _fresh_tournament(
 _history: dict[Any, Member] = {}
 
 
-def _history_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+def _history_target(
+    tracker: PopulationTracker, direction: Any, busy: Collection[Any]
+) -> Member | None:
     """Re-evaluation over every set the study evaluated, not only the population's.
 
     ``histre``: the highest upper confidence bound; ``lucb``: of the leader (the best lower
@@ -274,21 +278,24 @@ def _history_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) 
     return _history[chosen[0]]
 
 
-def _capped_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+def _capped_target(
+    tracker: PopulationTracker, direction: Any, running: Mapping[Hashable, int]
+) -> Member | None:
     """``cap``: the library's re-evaluation target among the sets evaluated fewer than
     ``AMOEBA_REEVALUATION_CAP`` times (confirmation of new leaders unchanged)."""
-    capped = {
-        member.identity
-        for member in tracker.members
-        if tracker.observations[member.identity].count >= REEVALUATION_CAP
-    }
-    return reevaluation_target(tracker, direction, busy | capped)
+    skipped = dict(running)
+    for member in tracker.members:
+        if tracker.observations[member.identity].count >= REEVALUATION_CAP:
+            skipped[member.identity] = MAX_RUNNING_EVALUATIONS
+    return reevaluation_target(tracker, direction, skipped)
 
 
 _ttts_rng = np.random.RandomState(int(os.environ.get("AMOEBA_TTTS_SEED", "0")))
 
 
-def _top_two_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+def _top_two_target(
+    tracker: PopulationTracker, direction: Any, busy: Collection[Any]
+) -> Member | None:
     """``ttts``: top-two Thompson sampling over the population's sets: draw each set's value
     from a normal around its mean (pooled noise over the square root of its count); the
     set drawn best is re-evaluated with probability 1/2, else the best of a fresh draw that
@@ -324,28 +331,9 @@ def _top_two_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) 
     return newest[keys[leader]]
 
 
-class _RunningKeys(set[Hashable]):
-    """The running trials' parameter keys, with how many running trials hold each."""
-
-    pending: Counter[Hashable]
-
-
-_library_running_keys = PopulationTracker.running_keys
-
-
-def _running_keys_with_counts(
-    self: PopulationTracker, trials: Sequence[FrozenTrial], exclude_number: int
-) -> set[Hashable]:
-    keys = _RunningKeys(_library_running_keys(self, trials, exclude_number))
-    keys.pending = Counter()
-    for trial in self._running(trials, exclude_number):
-        params = stored_proposal(trial) or trial.params
-        if params:
-            keys.pending[params_key(params)] += 1
-    return keys
-
-
-def _busy_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> Member | None:
+def _busy_target(
+    tracker: PopulationTracker, direction: Any, running: Mapping[Hashable, int]
+) -> Member | None:
     """``busyskip``, ``busyrepeat``, ``busypending``, ``busycap``: the best upper bound over
     every set, those being evaluated now included. ``busyskip``: ``None`` (a new child) when
     that set is being evaluated; ``busyrepeat``: that set, evaluated once more at the same
@@ -354,7 +342,6 @@ def _busy_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> 
     running ones), so that concurrent repeats of one set narrow its bound; ``busycap``:
     ``busyrepeat`` passing over sets with ``AMOEBA_BUSY_CAP`` or more running evaluations."""
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
-    pending = getattr(busy, "pending", Counter())
     newest: dict[Hashable, Member] = {}
     for member in tracker.members:
         if math.isfinite(tracker.observations[member.identity].estimate):
@@ -363,14 +350,14 @@ def _busy_target(tracker: PopulationTracker, direction: Any, busy: set[Any]) -> 
     for key, member in newest.items():
         if key in tracker.unrepeatable:
             continue
-        if "busycap" in VARIANT and pending[key] >= BUSY_CAP:
+        if "busycap" in VARIANT and running.get(key, 0) >= BUSY_CAP:
             continue
         observations = tracker.observations[key]
-        count = observations.count + (pending[key] if "busypending" in VARIANT else 0)
+        count = observations.count + (running.get(key, 0) if "busypending" in VARIANT else 0)
         bound = sign * observations.mean + tracker.noise_std / math.sqrt(count)
         if best is None or bound > best[0]:
             best = (bound, member)
-    if best is None or ("busyskip" in VARIANT and best[1].identity in busy):
+    if best is None or ("busyskip" in VARIANT and best[1].identity in running):
         return None
     return best[1]
 
@@ -379,8 +366,6 @@ if "ttts" in VARIANT:
     _sampler.reevaluation_target = _top_two_target  # type: ignore[attr-defined,assignment]
 if VARIANT & {"busyskip", "busyrepeat", "busypending", "busycap"}:
     _sampler.reevaluation_target = _busy_target  # type: ignore[attr-defined,assignment]
-if VARIANT & {"busypending", "busycap"}:
-    PopulationTracker.running_keys = _running_keys_with_counts  # type: ignore[method-assign]
 if "cap" in VARIANT:
     _sampler.reevaluation_target = _capped_target  # type: ignore[attr-defined,assignment]
 if "ucb" in VARIANT:
@@ -460,7 +445,7 @@ class Variant(AgingEvolutionSampler):
             tracker, trials = self._refresh(study)
             if self._tpe_draw(tracker):
                 proposal = tpe_proposal(self._tpe, study, trial, search_space, self._rng)
-                if not tracker.is_seen(proposal, tracker.running_keys(trials, trial.number)):
+                if not tracker.is_seen(proposal, tracker.running_counts(trials, trial.number)):
                     self._record(study, trial, parent=None, mutation="tpe", steps=0)
                     self._publish(study, trial, tracker, proposal)
                     return proposal
@@ -533,7 +518,7 @@ class Variant(AgingEvolutionSampler):
         search_space: dict[str, BaseDistribution],
         plan: MutationPlan,
         tracker: PopulationTracker,
-        running: set[Hashable],
+        running: Collection[Hashable],
     ) -> tuple[dict[str, Any], str, int, Hashable | None]:
         trials = self._trials
 
