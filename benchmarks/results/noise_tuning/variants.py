@@ -114,6 +114,12 @@ over every set of the population:
   passed over (the library's rule was a cap of 1, ``busyrepeat`` has no cap). Since the
   fourteenth round the library's rule is this one with a cap of 2.
 
+Fourteenth round (2026-12-07): ``busycap`` with a cap of 2 only where it seemed to cost:
+
+- ``busycapconf``: a cap of 1 for sets evaluated once, ``AMOEBA_BUSY_CAP`` for the others;
+- ``busycaplate``: a cap of 1 until ``AMOEBA_BUSY_AFTER`` (default 1) populations of results
+  have come back, ``AMOEBA_BUSY_CAP`` after.
+
 Run one variant per ``benchmarks.compare`` call (``pess``, ``shrink``, ``fresh``, ``histre``,
 ``lucb``, ``ucb``, ``fillpressure``, ``cap``, ``ttts``, ``inflight`` and the thirteenth
 round's patch the sampler's modules for the whole process),
@@ -182,6 +188,7 @@ SCREEN = float(os.environ.get("AMOEBA_SCREEN", "1.0"))
 SCREEN_CANDIDATES = int(os.environ.get("AMOEBA_SCREEN_CANDIDATES", "4"))
 SCREEN_RIDGE = float(os.environ.get("AMOEBA_SCREEN_RIDGE", "1.0"))
 BUSY_CAP = int(os.environ.get("AMOEBA_BUSY_CAP", "2"))
+BUSY_AFTER = float(os.environ.get("AMOEBA_BUSY_AFTER", "1"))
 
 
 def _pessimistic_mean(self: PopulationTracker, member: Member) -> float:
@@ -331,6 +338,19 @@ def _top_two_target(
     return newest[keys[leader]]
 
 
+def _busy_cap(tracker: PopulationTracker, observations: Observations) -> float:
+    """Running evaluations at which a set is passed over: ``busycap`` ``AMOEBA_BUSY_CAP``;
+    ``busycapconf`` that for sets evaluated twice or more, else 1; ``busycaplate`` that once
+    ``AMOEBA_BUSY_AFTER`` populations have finished, else 1; no cap otherwise."""
+    if "busycap" in VARIANT:
+        return BUSY_CAP
+    if "busycapconf" in VARIANT:
+        return BUSY_CAP if observations.count >= 2 else 1
+    if "busycaplate" in VARIANT:
+        return BUSY_CAP if tracker.num_eligible >= BUSY_AFTER * tracker.population_size else 1
+    return math.inf
+
+
 def _busy_target(
     tracker: PopulationTracker, direction: Any, running: Mapping[Hashable, int]
 ) -> Member | None:
@@ -339,8 +359,9 @@ def _busy_target(
     that set is being evaluated; ``busyrepeat``: that set, evaluated once more at the same
     time; ``busypending``: each set's bound counts its running evaluations as evaluations
     (the mean plus one pooled standard deviation over the square root of evaluations plus
-    running ones), so that concurrent repeats of one set narrow its bound; ``busycap``:
-    ``busyrepeat`` passing over sets with ``AMOEBA_BUSY_CAP`` or more running evaluations."""
+    running ones), so that concurrent repeats of one set narrow its bound; ``busycap``,
+    ``busycapconf``, ``busycaplate``: ``busyrepeat`` passing over sets with as many running
+    evaluations as :func:`_busy_cap` allows."""
     sign = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
     newest: dict[Hashable, Member] = {}
     for member in tracker.members:
@@ -350,9 +371,9 @@ def _busy_target(
     for key, member in newest.items():
         if key in tracker.unrepeatable:
             continue
-        if "busycap" in VARIANT and running.get(key, 0) >= BUSY_CAP:
-            continue
         observations = tracker.observations[key]
+        if running.get(key, 0) >= _busy_cap(tracker, observations):
+            continue
         count = observations.count + (running.get(key, 0) if "busypending" in VARIANT else 0)
         bound = sign * observations.mean + tracker.noise_std / math.sqrt(count)
         if best is None or bound > best[0]:
@@ -364,7 +385,7 @@ def _busy_target(
 
 if "ttts" in VARIANT:
     _sampler.reevaluation_target = _top_two_target  # type: ignore[attr-defined,assignment]
-if VARIANT & {"busyskip", "busyrepeat", "busypending", "busycap"}:
+if VARIANT & {"busyskip", "busyrepeat", "busypending", "busycap", "busycapconf", "busycaplate"}:
     _sampler.reevaluation_target = _busy_target  # type: ignore[attr-defined,assignment]
 if "cap" in VARIANT:
     _sampler.reevaluation_target = _capped_target  # type: ignore[attr-defined,assignment]
