@@ -59,6 +59,9 @@ def isolated_cli(
     monkeypatch.chdir(tmp_path)
     verbosity = optuna.logging.get_verbosity()
     deterministic = torch.are_deterministic_algorithms_enabled()
+    # Python's Ctrl-C handler before as well: a Ray Tune run earlier in this xdist worker
+    # leaves its own installed, which swallows the SIGINT of the Ctrl-C tests.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     optuna.logging.set_verbosity(verbosity)
     torch.use_deterministic_algorithms(deterministic)
