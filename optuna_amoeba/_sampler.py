@@ -187,11 +187,10 @@ class AgingEvolutionSampler(BaseSampler):
     "Many workers"). A re-evaluation adds to its parameters' observations but takes no
     population slot and does not renew their age: a parameter set leaves the population
     ``population_size`` members after its first evaluation, however often it was repeated.
-    The sampler stops
-    re-evaluating and confirming once repeats have reproduced their first value exactly
-    twice with none differing: the objective is deterministic. To choose the parameters to
-    keep, use :func:`optuna_amoeba.recommend_by_mean` (docs/algorithm.md, "Reading a noisy
-    study").
+    The sampler stops re-evaluating and confirming once repeats have reproduced their first
+    value exactly twice with none differing: the objective is deterministic. To choose the
+    parameters to keep, use :func:`optuna_amoeba.recommend_by_mean` (docs/algorithm.md,
+    "Reading a noisy study").
 
     Infinite values (Optuna stores them as completed trials) count by order only: a set with a
     ``+inf`` value competes as better than any finite mean, one with ``-inf`` as worse
